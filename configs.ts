@@ -1,0 +1,313 @@
+/**
+ * The service's configuration: read from the environment once, validated, typed.
+ *
+ * Nothing else in the project reads `Deno.env`; the entry point calls
+ * {@linkcode loadConfig} with `Deno.env.toObject()` and hands the result down.
+ * @module
+ */
+import { GatewayIntents } from "./deps.ts";
+
+/** Log verbosity, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The validated configuration of one gateway proxy process. */
+export interface Config {
+  /** Bot token; only ever sent to Discord in identify/resume. */
+  discordToken: string;
+  /** The bot's Discordeno REST proxy. */
+  rest: { url: string; authorization: string };
+  /** Where dispatches are POSTed. */
+  eventHandler: { url: string; authorization: string; timeoutMs: number };
+  /** Gateway intents bitfield. */
+  intents: number;
+  /** Total shard count; `undefined` = Discord's recommendation. */
+  totalShards?: number;
+  /** First shard id this process owns. */
+  firstShardId: number;
+  /** Last shard id this process owns (inclusive); `undefined` = `totalShards - 1`. */
+  lastShardId?: number;
+  /** Minimum spacing of two identifies in one `max_concurrency` bucket, ms. */
+  spawnShardDelayMs: number;
+  /** The service's own HTTP API. */
+  http: { host: string; port: number; authorization: string };
+  /** Folder for the delivery journal and dead letters. */
+  dataDir: string;
+  /** Bounds of the delivery queue. */
+  queue: { maxEvents: number; maxBytes: number; maxDiskBytes: number };
+  /** Retry backoff cap for undeliverable events, ms. */
+  retryMaxDelayMs: number;
+  /** Whether interactions deferred by the proxy answer ephemerally. */
+  deferEphemeral: boolean;
+  /** Logging. */
+  log: { level: LogLevel; format: "pretty" | "json" };
+}
+
+/** One problem with one variable. */
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+  example: string;
+}
+
+/** Thrown by {@linkcode loadConfig}; lists every bad variable at once. */
+export class ConfigError extends Error {
+  /** Each bad variable, what is wrong with it and a valid example. */
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(
+      "Invalid configuration:\n" +
+        problems.map((p) => `  ${p.variable}: ${p.problem}\n    example: ${p.example}`).join("\n"),
+    );
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Environment as a plain record (e.g. `Deno.env.toObject()`). */
+export type Env = Record<string, string | undefined>;
+
+const EXAMPLES: Record<string, string> = {
+  DISCORD_TOKEN:
+    "DISCORD_TOKEN=MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB",
+  REST_URL: "REST_URL=http://localhost:8000",
+  REST_AUTHORIZATION: "REST_AUTHORIZATION=a-long-random-secret",
+  EVENT_HANDLER_URL: "EVENT_HANDLER_URL=http://localhost:8081/events",
+  EVENT_HANDLER_AUTHORIZATION: "EVENT_HANDLER_AUTHORIZATION=another-long-random-secret",
+  EVENT_HANDLER_TIMEOUT_MS: "EVENT_HANDLER_TIMEOUT_MS=10000",
+  GATEWAY_INTENTS: "GATEWAY_INTENTS=Guilds,GuildMessages  (or a number: GATEWAY_INTENTS=513)",
+  TOTAL_SHARDS: "TOTAL_SHARDS=16  (or leave unset for Discord's recommendation)",
+  FIRST_SHARD_ID: "FIRST_SHARD_ID=0",
+  LAST_SHARD_ID: "LAST_SHARD_ID=15",
+  SPAWN_SHARD_DELAY: "SPAWN_SHARD_DELAY=5100",
+  GATEWAY_HOST: "GATEWAY_HOST=127.0.0.1",
+  GATEWAY_PORT: "GATEWAY_PORT=8080",
+  GATEWAY_AUTHORIZATION: "GATEWAY_AUTHORIZATION=a-third-long-random-secret",
+  DATA_DIR: "DATA_DIR=./.data",
+  QUEUE_MAX_EVENTS: "QUEUE_MAX_EVENTS=100000",
+  QUEUE_MAX_BYTES: "QUEUE_MAX_BYTES=256MiB",
+  QUEUE_MAX_DISK_BYTES: "QUEUE_MAX_DISK_BYTES=4GiB",
+  RETRY_MAX_DELAY_MS: "RETRY_MAX_DELAY_MS=30000",
+  DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
+  LOG_LEVEL: "LOG_LEVEL=info",
+  LOG_FORMAT: "LOG_FORMAT=pretty",
+};
+
+/** Intent names accepted in `GATEWAY_INTENTS`, as Discordeno spells them. */
+export const INTENT_NAMES: readonly string[] = Object.keys(GatewayIntents).filter((k) =>
+  Number.isNaN(Number(k))
+);
+
+/** Parses `GATEWAY_INTENTS`; throws a `TypeError` naming unknown intents. */
+export function parseIntents(value: string): number {
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const n = Number(trimmed);
+    if (!Number.isSafeInteger(n) || n >= 2 ** 26) {
+      throw new TypeError(`${trimmed} is not a valid intents bitfield (0 to ${2 ** 26 - 1})`);
+    }
+    return n;
+  }
+  const byKey = new Map(INTENT_NAMES.map((n) => [normalizeIntent(n), n]));
+  let bits = 0;
+  const unknown: string[] = [];
+  for (const part of trimmed.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const name = byKey.get(normalizeIntent(part));
+    if (name === undefined) unknown.push(part);
+    else bits |= GatewayIntents[name as keyof typeof GatewayIntents];
+  }
+  if (unknown.length > 0) {
+    throw new TypeError(
+      `unknown intent name(s) ${unknown.map((u) => `"${u}"`).join(", ")}; valid names: ${
+        INTENT_NAMES.join(", ")
+      }`,
+    );
+  }
+  if (bits === 0) throw new TypeError("no intents given");
+  return bits;
+}
+
+function normalizeIntent(name: string): string {
+  return name.replaceAll("_", "").toLowerCase();
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Parses `123`, `64MiB`, `2GB` into bytes; throws `TypeError` on anything else. */
+export function parseBytes(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new TypeError(`"${value}" is not a size (bytes, or a number with KB/MB/GB/KiB/MiB/GiB)`);
+  }
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/**
+ * Builds the configuration from an environment record.
+ *
+ * @throws {ConfigError} listing every missing or malformed variable.
+ */
+export function loadConfig(env: Env): Config {
+  const problems: ConfigProblem[] = [];
+  const bad = (variable: string, problem: string) =>
+    problems.push({ variable, problem, example: EXAMPLES[variable] ?? `${variable}=...` });
+  const raw = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const required = (name: string): string => {
+    const v = raw(name);
+    if (v === undefined) bad(name, "is missing");
+    return v ?? "";
+  };
+  const url = (name: string): string => {
+    const v = required(name);
+    if (!v) return v;
+    try {
+      const u = new URL(v);
+      if (u.protocol !== "http:" && u.protocol !== "https:") {
+        bad(name, `"${v}" must be an http:// or https:// URL`);
+      }
+    } catch {
+      bad(name, `"${v}" is not a URL`);
+    }
+    return v.replace(/\/+$/, "");
+  };
+  const int = (name: string, fallback: number | undefined, min: number, max: number) => {
+    const v = raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+      bad(name, `"${v}" is not a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bytes = (name: string, fallback: number) => {
+    const v = raw(name);
+    if (v === undefined) return fallback;
+    try {
+      const n = parseBytes(v);
+      if (n <= 0) throw new TypeError(`"${v}" must be more than 0 bytes`);
+      return n;
+    } catch (e) {
+      bad(name, (e as Error).message);
+      return fallback;
+    }
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const v = raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if (["1", "true", "yes", "on"].includes(v)) return true;
+    if (["0", "false", "no", "off"].includes(v)) return false;
+    bad(name, `"${raw(name)}" is not a boolean (true/false)`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    bad(name, `"${raw(name)}" is not one of ${allowed.join(", ")}`);
+    return fallback;
+  };
+
+  const discordToken = required("DISCORD_TOKEN").replace(/^Bot\s+/i, "");
+  if (discordToken && !isTokenShaped(discordToken)) {
+    bad(
+      "DISCORD_TOKEN",
+      "does not look like a bot token (three dot-separated parts, the first the base64 of the bot's id)",
+    );
+  }
+  const restUrl = url("REST_URL");
+  const restAuthorization = required("REST_AUTHORIZATION");
+  const handlerUrl = url("EVENT_HANDLER_URL");
+  const handlerAuthorization = required("EVENT_HANDLER_AUTHORIZATION");
+  const timeoutMs = int("EVENT_HANDLER_TIMEOUT_MS", 10_000, 100, 600_000)!;
+
+  let intents = 0;
+  const intentsRaw = required("GATEWAY_INTENTS");
+  if (intentsRaw) {
+    try {
+      intents = parseIntents(intentsRaw);
+    } catch (e) {
+      bad("GATEWAY_INTENTS", (e as Error).message);
+    }
+  }
+
+  const totalShards = int("TOTAL_SHARDS", undefined, 1, 1_000_000);
+  const firstShardId = int("FIRST_SHARD_ID", 0, 0, 999_999)!;
+  const lastShardId = int("LAST_SHARD_ID", undefined, 0, 999_999);
+  if (lastShardId !== undefined && lastShardId < firstShardId) {
+    bad("LAST_SHARD_ID", `${lastShardId} is below FIRST_SHARD_ID (${firstShardId})`);
+  }
+  if (totalShards !== undefined && lastShardId !== undefined && lastShardId >= totalShards) {
+    bad(
+      "LAST_SHARD_ID",
+      `${lastShardId} must be below TOTAL_SHARDS (${totalShards}); ids start at 0`,
+    );
+  }
+  if (totalShards !== undefined && firstShardId >= totalShards) {
+    bad("FIRST_SHARD_ID", `${firstShardId} must be below TOTAL_SHARDS (${totalShards})`);
+  }
+  const spawnShardDelayMs = int("SPAWN_SHARD_DELAY", 5_100, 0, 600_000)!;
+
+  const host = raw("GATEWAY_HOST") ?? "127.0.0.1";
+  const port = int("GATEWAY_PORT", 8080, 0, 65_535)!;
+  const gatewayAuthorization = required("GATEWAY_AUTHORIZATION");
+
+  const config: Config = {
+    discordToken,
+    rest: { url: restUrl, authorization: restAuthorization },
+    eventHandler: { url: handlerUrl, authorization: handlerAuthorization, timeoutMs },
+    intents,
+    totalShards,
+    firstShardId,
+    lastShardId,
+    spawnShardDelayMs,
+    http: { host, port, authorization: gatewayAuthorization },
+    dataDir: raw("DATA_DIR") ?? "./.data",
+    queue: {
+      maxEvents: int("QUEUE_MAX_EVENTS", 100_000, 1, 100_000_000)!,
+      maxBytes: bytes("QUEUE_MAX_BYTES", 256 * 1024 ** 2),
+      maxDiskBytes: bytes("QUEUE_MAX_DISK_BYTES", 4 * 1024 ** 3),
+    },
+    retryMaxDelayMs: int("RETRY_MAX_DELAY_MS", 30_000, 1_000, 3_600_000)!,
+    deferEphemeral: bool("DEFER_EPHEMERAL", false),
+    log: {
+      level: oneOf("LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
+      format: oneOf("LOG_FORMAT", ["pretty", "json"] as const, "pretty"),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function isTokenShaped(token: string): boolean {
+  const parts = token.split(".");
+  if (parts.length !== 3 || parts.some((p) => p.length === 0)) return false;
+  try {
+    const padded = parts[0].replaceAll("-", "+").replaceAll("_", "/");
+    return /^\d{1,20}$/.test(atob(padded + "=".repeat((4 - padded.length % 4) % 4)));
+  } catch {
+    return false;
+  }
+}
+
+/** The secrets of a config, for log redaction. */
+export function secretsOf(config: Config): string[] {
+  return [
+    config.discordToken,
+    config.rest.authorization,
+    config.eventHandler.authorization,
+    config.http.authorization,
+  ].filter((s) => s.length >= 4);
+}

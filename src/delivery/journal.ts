@@ -1,0 +1,115 @@
+/**
+ * The on-disk journal events spill to when the memory bound is reached, and
+ * that survives a restart. Embedded SQLite through `node:sqlite`: no server.
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { QueuedEvent } from "./types.ts";
+
+/** A journaled event; `pos` orders it within its shard. */
+export interface JournalRecord extends QueuedEvent {
+  pos: number;
+}
+
+/** Ordered per-shard storage for events that do not fit in memory. */
+export interface Journal {
+  /** Appends events (each must carry `pos`). */
+  append(events: QueuedEvent[]): void;
+  /** The oldest `limit` records of a shard, in order. */
+  read(shardId: number, limit: number): JournalRecord[];
+  /** Removes a shard's records up to and including `pos`. */
+  remove(shardId: number, uptoPos: number): void;
+  /** Records and payload bytes per shard. */
+  stats(): Map<number, { events: number; bytes: number; maxPos: number }>;
+  close(): void;
+}
+
+/** Options of {@linkcode createSqliteJournal}. */
+export interface SqliteJournalOptions {
+  /** File path, or `":memory:"` for tests. */
+  path: string;
+}
+
+/** Creates the SQLite {@linkcode Journal}. */
+export function createSqliteJournal(options: SqliteJournalOptions): Journal {
+  const db = new DatabaseSync(options.path);
+  db.exec(`
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS events (
+      shard INTEGER NOT NULL,
+      pos INTEGER NOT NULL,
+      s INTEGER NOT NULL,
+      t TEXT NOT NULL,
+      received_at INTEGER NOT NULL,
+      meta TEXT,
+      raw TEXT NOT NULL,
+      PRIMARY KEY (shard, pos)
+    ) WITHOUT ROWID;
+  `);
+  const insert: StatementSync = db.prepare(
+    "INSERT OR REPLACE INTO events (shard, pos, s, t, received_at, meta, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  );
+  const select = db.prepare(
+    "SELECT shard, pos, s, t, received_at, meta, raw FROM events WHERE shard = ? ORDER BY pos LIMIT ?",
+  );
+  const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
+  const summary = db.prepare(
+    "SELECT shard, COUNT(*) AS n, SUM(LENGTH(CAST(raw AS BLOB))) AS bytes, MAX(pos) AS maxPos FROM events GROUP BY shard",
+  );
+  return {
+    append(events) {
+      db.exec("BEGIN");
+      try {
+        for (const e of events) {
+          if (e.pos === undefined) throw new TypeError("journaled events need a pos");
+          const meta = e.interaction || e.deferred || e.expired
+            ? JSON.stringify({
+              interaction: e.interaction,
+              deferred: e.deferred,
+              expired: e.expired,
+            })
+            : null;
+          insert.run(e.shardId, e.pos, e.s, e.t, e.receivedAt, meta, e.raw);
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    },
+    read(shardId, limit) {
+      return select.all(shardId, limit).map((row) => {
+        const r = row as Record<string, unknown>;
+        const meta = r.meta ? JSON.parse(String(r.meta)) : {};
+        return {
+          shardId: Number(r.shard),
+          pos: Number(r.pos),
+          s: Number(r.s),
+          t: String(r.t),
+          receivedAt: Number(r.received_at),
+          raw: String(r.raw),
+          ...meta,
+        } as JournalRecord;
+      });
+    },
+    remove(shardId, uptoPos) {
+      del.run(shardId, uptoPos);
+    },
+    stats() {
+      const out = new Map<number, { events: number; bytes: number; maxPos: number }>();
+      for (const row of summary.all()) {
+        const r = row as Record<string, unknown>;
+        out.set(Number(r.shard), {
+          events: Number(r.n),
+          bytes: Number(r.bytes ?? 0),
+          maxPos: Number(r.maxPos ?? 0),
+        });
+      }
+      return out;
+    },
+    close() {
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,570 @@
+/**
+ * The delivery queue: at-least-once, in order per shard, bounded in memory,
+ * spilling to a disk journal, retrying with backoff, deferring interactions.
+ * @module
+ */
+import { backoffDelay, delay } from "../backoff.ts";
+import type { Logger } from "../log.ts";
+import type { DeliveryResult, Transport } from "../transport/http.ts";
+import { bump, createCounters, type DeliveryCounters } from "./counters.ts";
+import type { DeadLetterSink } from "./dead_letters.ts";
+import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
+import type { Journal } from "./journal.ts";
+import type { QueuedEvent } from "./types.ts";
+
+/** Options of {@linkcode createDeliveryQueue}. */
+export interface DeliveryQueueOptions {
+  transport: Transport;
+  logger: Logger;
+  /** @default createCounters() */
+  counters?: DeliveryCounters;
+  /** Where events go when memory is full; without one they are dropped. */
+  journal?: Journal;
+  /** Where rejected events go; without one they are only logged. */
+  deadLetters?: DeadLetterSink;
+  /** Acknowledges interactions the bot cannot get in time; without one none are deferred. */
+  deferrer?: InteractionDeferrer;
+  /** Events held in memory. @default 100000 */
+  maxEvents?: number;
+  /** Payload bytes held in memory. @default 256 MiB */
+  maxBytes?: number;
+  /** Payload bytes held in the journal. @default 4 GiB */
+  maxDiskBytes?: number;
+  /** Retry backoff. @default {baseMs: 1000, maxMs: 30000} */
+  retry?: { baseMs?: number; maxMs?: number };
+  /** An interaction not delivered this long after receipt is deferred. @default 2000 */
+  deferAfterMs?: number;
+  /** An interaction older than this is delivered with `expired: true`. @default 900000 */
+  interactionTtlMs?: number;
+  /** Summary log period while a backlog exists. @default 60000 */
+  summaryIntervalMs?: number;
+  /** Journal records read back per batch. @default 512 */
+  readBatch?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** The delivery stage's interface. */
+export interface DeliveryQueue {
+  /** Takes an event; never throws, never blocks. */
+  push(event: QueuedEvent): void;
+  /** Resolves `true` once nothing waits for delivery, `false` after `timeoutMs`. */
+  idle(timeoutMs?: number): Promise<boolean>;
+  /** Stops delivering and writes what is still in memory to the journal. */
+  close(): Promise<void>;
+  /** Events waiting (memory, disk), for one shard or all. */
+  depth(shardId?: number): { memory: number; disk: number };
+  /** Age of the oldest waiting event, ms (0 when empty). */
+  backlogAgeMs(): number;
+  readonly counters: DeliveryCounters;
+}
+
+interface Lane {
+  id: number;
+  mem: Deque<QueuedEvent>;
+  /** Events of this lane in the journal that are not loaded yet. */
+  disk: number;
+  diskBytes: number;
+  /** Last `pos` of the batch loaded from the journal; removed once delivered. */
+  batchEnd?: number;
+  running: boolean;
+  failing: boolean;
+  attempt: number;
+  inFlight: boolean;
+}
+
+/** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
+export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueue {
+  const {
+    transport,
+    logger,
+    journal,
+    deadLetters,
+    deferrer,
+    maxEvents = 100_000,
+    maxBytes = 256 * 1024 ** 2,
+    maxDiskBytes = 4 * 1024 ** 3,
+    retry = {},
+    deferAfterMs = 2000,
+    interactionTtlMs = 900_000,
+    summaryIntervalMs = 60_000,
+    readBatch = 512,
+    now = Date.now,
+  } = options;
+  if (!(maxEvents >= 1)) throw new RangeError(`maxEvents must be >= 1, got ${maxEvents}`);
+  if (!(maxBytes >= 1)) throw new RangeError(`maxBytes must be >= 1, got ${maxBytes}`);
+  const counters = options.counters ?? createCounters();
+  const log = logger.with({ component: "delivery" });
+  const lanes = new Map<number, Lane>();
+  const stop = new AbortController();
+  const deferrals = new Map<string, Promise<DeferOutcome>>();
+  const watchdogs = new Map<string, ReturnType<typeof setTimeout>>();
+  const idleWaiters = new Set<() => void>();
+  const runs = new Set<Promise<void>>();
+  let pendingSpill: QueuedEvent[] = [];
+  let spillTimer: ReturnType<typeof setTimeout> | undefined;
+  let nextPos = 1;
+  let diskBytes = 0;
+  let closed = false;
+  let backlog:
+    | {
+      startedAt: number;
+      delivered: number;
+      received: number;
+      timer: ReturnType<typeof setInterval>;
+    }
+    | undefined;
+
+  const lane = (id: number): Lane => {
+    let l = lanes.get(id);
+    if (!l) {
+      l = {
+        id,
+        mem: new Deque(),
+        disk: 0,
+        diskBytes: 0,
+        running: false,
+        failing: false,
+        attempt: 0,
+        inFlight: false,
+      };
+      lanes.set(id, l);
+    }
+    return l;
+  };
+
+  // Resume what an earlier run left in the journal.
+  if (journal) {
+    for (const [shardId, s] of journal.stats()) {
+      const l = lane(shardId);
+      l.disk = s.events;
+      l.diskBytes = s.bytes;
+      diskBytes += s.bytes;
+      counters.queuedDisk += s.events;
+      counters.queuedDiskBytes += s.bytes;
+      nextPos = Math.max(nextPos, s.maxPos + 1);
+    }
+    if (lanes.size > 0) {
+      log.info("delivering events journaled by an earlier run", {
+        events: counters.queuedDisk,
+        shards: lanes.size,
+      });
+      for (const l of lanes.values()) start(l);
+    }
+  }
+
+  function flushSpill() {
+    clearTimeout(spillTimer);
+    spillTimer = undefined;
+    if (pendingSpill.length === 0 || !journal) return;
+    const batch = pendingSpill;
+    pendingSpill = [];
+    try {
+      journal.append(batch);
+    } catch (error) {
+      // The journal failed (disk full, permissions): these events are lost; say so loudly.
+      for (const e of batch) {
+        const l = lane(e.shardId);
+        l.disk--;
+        l.diskBytes -= e.raw.length;
+        diskBytes -= e.raw.length;
+        counters.queuedDisk--;
+        counters.queuedDiskBytes -= e.raw.length;
+        counters.dropped++;
+      }
+      log.error("journal write failed; events DROPPED", {
+        error,
+        events: batch.length,
+        first: `${batch[0].shardId}/${batch[0].s}`,
+      });
+    }
+  }
+
+  function spill(l: Lane, event: QueuedEvent) {
+    const size = event.raw.length;
+    if (!journal || diskBytes + size > maxDiskBytes) {
+      counters.dropped++;
+      log.error("event DROPPED: memory and disk budgets are exhausted", {
+        shardId: event.shardId,
+        s: event.s,
+        t: event.t,
+        queuedMemory: counters.queuedMemory,
+        queuedDiskBytes: diskBytes,
+        maxDiskBytes,
+      });
+      return;
+    }
+    if (l.disk === 0 && counters.spilled === 0) {
+      log.warn("memory bound reached; events spill to the disk journal", { maxEvents, maxBytes });
+    }
+    l.disk++;
+    l.diskBytes += size;
+    diskBytes += size;
+    counters.spilled++;
+    counters.queuedDisk++;
+    counters.queuedDiskBytes += size;
+    pendingSpill.push(event);
+    spillTimer ??= setTimeout(flushSpill, 0);
+  }
+
+  function refill(l: Lane) {
+    flushSpill();
+    if (!journal) {
+      l.disk = 0;
+      return;
+    }
+    const room = Math.max(1, Math.min(readBatch, maxEvents - counters.queuedMemory));
+    const records = journal.read(l.id, room);
+    if (records.length === 0) {
+      log.error("journal lost track of a shard's events", { shardId: l.id, expected: l.disk });
+      l.disk = 0;
+      return;
+    }
+    for (const r of records) {
+      const size = r.raw.length;
+      l.mem.push(r);
+      l.disk--;
+      l.diskBytes -= size;
+      diskBytes -= size;
+      counters.queuedDisk--;
+      counters.queuedDiskBytes -= size;
+      counters.queuedMemory++;
+      counters.queuedMemoryBytes += size;
+    }
+    l.batchEnd = records[records.length - 1].pos;
+  }
+
+  function startDeferral(event: QueuedEvent) {
+    const info = event.interaction;
+    if (!info || !deferrer || deferrals.has(info.id) || event.deferred) return;
+    clearTimeout(watchdogs.get(info.id));
+    watchdogs.delete(info.id);
+    const promise = deferrer.defer(info).then((outcome) => {
+      const fields = { shardId: event.shardId, s: event.s, interaction: info.id, type: info.type };
+      if (outcome.kind === "deferred") {
+        counters.deferred++;
+        log.info("interaction deferred on the bot's behalf", {
+          ...fields,
+          callbackType: outcome.callbackType,
+        });
+      } else if (outcome.kind === "already-acknowledged") {
+        counters.alreadyAcknowledged++;
+        log.info("interaction was already answered by the bot", fields);
+      } else {
+        counters.deferFailed++;
+        log.warn("could not defer an interaction; it stays queued", {
+          ...fields,
+          reason: outcome.reason,
+        });
+      }
+      return outcome;
+    });
+    deferrals.set(info.id, promise);
+  }
+
+  function watchInteraction(event: QueuedEvent, l: Lane) {
+    const info = event.interaction;
+    if (!info || !deferrer) return;
+    if (l.failing || l.disk > 0 || backlog) {
+      startDeferral(event);
+      return;
+    }
+    const wait = Math.max(0, event.receivedAt + deferAfterMs - now());
+    const timer = setTimeout(() => {
+      watchdogs.delete(info.id);
+      // An attempt in flight is cut at the same moment and defers on failure.
+      if (!inFlightIds.has(info.id)) startDeferral(event);
+    }, wait);
+    watchdogs.set(info.id, timer);
+  }
+  const inFlightIds = new Set<string>();
+
+  function enterBacklog(reason: DeliveryResult) {
+    if (backlog) return;
+    const timer = setInterval(summary, summaryIntervalMs);
+    backlog = {
+      startedAt: now(),
+      delivered: counters.delivered,
+      received: counters.received,
+      timer,
+    };
+    log.warn("backlog started: the event handler is not accepting events; queueing", {
+      error: reason.ok ? undefined : reason.error,
+      status: reason.ok ? undefined : reason.status,
+      queued: counters.queuedMemory + counters.queuedDisk,
+    });
+  }
+
+  function summary() {
+    log.warn("backlog summary", {
+      queuedMemory: counters.queuedMemory,
+      queuedDisk: counters.queuedDisk,
+      backlogAgeMs: backlogAgeMs(),
+      received: counters.received,
+      delivered: counters.delivered,
+      retried: counters.retried,
+      deferred: counters.deferred,
+      deadLettered: counters.deadLettered,
+      dropped: counters.dropped,
+    });
+  }
+
+  function checkBacklogEnd() {
+    if (!backlog) return;
+    for (const l of lanes.values()) if (l.failing || l.disk > 0) return;
+    if (counters.queuedMemory > lanes.size) return;
+    clearInterval(backlog.timer);
+    log.info("backlog drained; live delivery resumed", {
+      durationMs: now() - backlog.startedAt,
+      deliveredDuringBacklog: counters.delivered - backlog.delivered,
+      receivedDuringBacklog: counters.received - backlog.received,
+      deadLettered: counters.deadLettered,
+      dropped: counters.dropped,
+    });
+    backlog = undefined;
+  }
+
+  function checkIdle() {
+    if (counters.queuedMemory + counters.queuedDisk > 0) return;
+    for (const resolve of idleWaiters) resolve();
+    idleWaiters.clear();
+  }
+
+  function finish(l: Lane, event: QueuedEvent) {
+    l.mem.shift();
+    const size = event.raw.length;
+    counters.queuedMemory--;
+    counters.queuedMemoryBytes -= size;
+    if (event.interaction) {
+      deferrals.delete(event.interaction.id);
+      clearTimeout(watchdogs.get(event.interaction.id));
+      watchdogs.delete(event.interaction.id);
+    }
+    if (journal && l.batchEnd !== undefined && event.pos === l.batchEnd) {
+      journal.remove(l.id, l.batchEnd);
+      l.batchEnd = undefined;
+    }
+    checkBacklogEnd();
+    checkIdle();
+  }
+
+  /** Applies a finished deferral to the event; `false` = the bot already has it. */
+  async function prepareInteraction(event: QueuedEvent): Promise<boolean> {
+    const info = event.interaction!;
+    const pending = deferrals.get(info.id);
+    if (pending) {
+      const outcome = await pending;
+      if (outcome.kind === "already-acknowledged") return false;
+      if (outcome.kind === "deferred") event.deferred = true;
+    }
+    if (now() - event.receivedAt > interactionTtlMs) event.expired = true;
+    return true;
+  }
+
+  async function run(l: Lane) {
+    while (!closed) {
+      const event = l.mem.peek();
+      if (!event) {
+        if (l.disk > 0) {
+          refill(l);
+          continue;
+        }
+        break;
+      }
+      if (event.interaction && !(await prepareInteraction(event))) {
+        finish(l, event);
+        continue;
+      }
+      if (closed) break;
+      const info = event.interaction;
+      let signal = stop.signal;
+      if (info && !event.deferred && deferrer && !deferrals.has(info.id)) {
+        const left = event.receivedAt + deferAfterMs - now();
+        signal = AbortSignal.any([stop.signal, AbortSignal.timeout(Math.max(1, left))]);
+        inFlightIds.add(info.id);
+      }
+      l.inFlight = true;
+      const result = await transport.send(event, signal);
+      l.inFlight = false;
+      if (info) inFlightIds.delete(info.id);
+      if (result.ok) {
+        counters.delivered++;
+        bump(counters.deliveredByShard, l.id);
+        l.failing = false;
+        l.attempt = 0;
+        finish(l, event);
+        continue;
+      }
+      if (closed) break;
+      if (!result.retryable) {
+        counters.deadLettered++;
+        log.error("the event handler rejected an event; dead-lettered", {
+          shardId: event.shardId,
+          s: event.s,
+          t: event.t,
+          status: result.status,
+          body: result.body?.slice(0, 200),
+        });
+        await deadLetters?.write(event, result).catch((error) =>
+          log.error("dead-letter write failed", { error, shardId: event.shardId, s: event.s })
+        );
+        finish(l, event);
+        continue;
+      }
+      counters.retried++;
+      l.failing = true;
+      enterBacklog(result);
+      if (info) startDeferral(event);
+      // Everything queued behind a failing head is stuck: defer its interactions now.
+      for (const queued of l.mem) if (queued.interaction) startDeferral(queued);
+      const wait = Math.max(
+        backoffDelay(l.attempt++, { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 }),
+        result.retryAfterMs ?? 0,
+      );
+      log.debug("delivery failed; retrying", {
+        shardId: l.id,
+        s: event.s,
+        error: result.error,
+        status: result.status,
+        retryInMs: wait,
+      });
+      await delay(wait, stop.signal).catch(() => {});
+    }
+  }
+
+  function start(l: Lane) {
+    if (l.running || closed) return;
+    l.running = true;
+    const p = run(l).catch((error) => log.error("delivery lane crashed", { shardId: l.id, error }))
+      .finally(() => {
+        l.running = false;
+        runs.delete(p);
+        // Work may have arrived between the loop's last look and now.
+        if (!closed && (l.mem.length > 0 || l.disk > 0)) start(l);
+        checkIdle();
+      });
+    runs.add(p);
+  }
+
+  function backlogAgeMs(): number {
+    let oldest = Infinity;
+    for (const l of lanes.values()) {
+      const head = l.mem.peek();
+      if (head) oldest = Math.min(oldest, head.receivedAt);
+    }
+    return oldest === Infinity ? 0 : Math.max(0, now() - oldest);
+  }
+
+  return {
+    counters,
+    push(event) {
+      counters.received++;
+      bump(counters.receivedByType, event.t);
+      bump(counters.receivedByShard, event.shardId);
+      event.pos = nextPos++;
+      const l = lane(event.shardId);
+      if (event.interaction) watchInteraction(event, l);
+      const size = event.raw.length;
+      if (
+        closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
+        counters.queuedMemoryBytes + size > maxBytes
+      ) {
+        spill(l, event);
+        if (closed) flushSpill();
+      } else {
+        l.mem.push(event);
+        counters.queuedMemory++;
+        counters.queuedMemoryBytes += size;
+      }
+      start(l);
+    },
+    idle(timeoutMs = Infinity) {
+      if (counters.queuedMemory + counters.queuedDisk === 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = Number.isFinite(timeoutMs)
+          ? setTimeout(() => {
+            idleWaiters.delete(done);
+            resolve(false);
+          }, timeoutMs)
+          : undefined;
+        idleWaiters.add(done);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      stop.abort(new Error("delivery queue closed"));
+      await Promise.allSettled([...runs]);
+      for (const t of watchdogs.values()) clearTimeout(t);
+      watchdogs.clear();
+      if (backlog) clearInterval(backlog.timer);
+      backlog = undefined;
+      const outcomes = new Map<string, DeferOutcome>();
+      for (const [id, p] of deferrals) outcomes.set(id, await p);
+      flushSpill();
+      if (journal) {
+        const rest: QueuedEvent[] = [];
+        for (const l of lanes.values()) {
+          for (const e of l.mem) {
+            const o = e.interaction && outcomes.get(e.interaction.id);
+            if (o && o.kind === "deferred") e.deferred = true;
+            if (o && o.kind === "already-acknowledged") continue;
+            rest.push(e);
+          }
+        }
+        if (rest.length > 0) {
+          journal.append(rest);
+          log.info("undelivered events written to the journal for the next start", {
+            events: rest.length,
+          });
+        }
+      } else if (counters.queuedMemory > 0) {
+        log.error("closing with undelivered events and no journal: they are lost", {
+          events: counters.queuedMemory,
+        });
+      }
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters.clear();
+    },
+    depth(shardId) {
+      if (shardId !== undefined) {
+        const l = lanes.get(shardId);
+        return { memory: l?.mem.length ?? 0, disk: l?.disk ?? 0 };
+      }
+      return { memory: counters.queuedMemory, disk: counters.queuedDisk };
+    },
+    backlogAgeMs,
+  };
+}
+
+/** FIFO with O(1) push and shift (Array#shift is O(n) on large queues). */
+class Deque<T> implements Iterable<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
+  }
+}

@@ -1,0 +1,25 @@
+import type { OutboundEvent } from "../transport/http.ts";
+
+/** What the delivery stage needs to know about an INTERACTION_CREATE to defer it. */
+export interface InteractionInfo {
+  id: string;
+  token: string;
+  /** 2 command, 3 component, 4 autocomplete, 5 modal submit. */
+  type: number;
+  /** A modal submitted from a message component carries `message`. */
+  hasMessage: boolean;
+}
+
+/** An event waiting for delivery: plain, serializable data. */
+export interface QueuedEvent extends OutboundEvent {
+  /** Dispatch name. */
+  t: string;
+  /** Discord's sequence number within the shard's session. */
+  s: number;
+  /** Epoch ms the proxy received it from Discord. */
+  receivedAt: number;
+  /** Present on INTERACTION_CREATE. */
+  interaction?: InteractionInfo;
+  /** Global order of arrival; assigned by the queue. */
+  pos?: number;
+}

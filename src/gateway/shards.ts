@@ -1,0 +1,255 @@
+import {
+  createGatewayManager,
+  DiscordenoShard,
+  type GatewayManager,
+  ShardState,
+} from "../../deps.ts";
+import { backoffDelay, delay } from "../backoff.ts";
+import type { Logger } from "../log.ts";
+import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
+import { classifyClose, FatalGatewayError } from "./close_codes.ts";
+import type { IdentifyQueue } from "./identify_queue.ts";
+
+/** A Discord dispatch (op 0) as it left the shard: plain data, safe to send to a worker or over a network. */
+export interface GatewayDispatch {
+  /** Shard that received it. */
+  shardId: number;
+  /** Dispatch name (`t`). */
+  t: string;
+  /** Sequence number (`s`) within the shard's session. */
+  s: number;
+  /** Discord's payload `{op, d, s, t}` exactly as received (JSON text), so forwarding never re-serializes it. */
+  raw: string;
+  /** Epoch ms when the proxy received it. */
+  receivedAt: number;
+}
+
+/** Options of {@linkcode createShardGateway}. */
+export interface ShardGatewayOptions {
+  token: string;
+  intents: number;
+  /** What `GET /gateway/bot` returned. */
+  info: GatewayBotInfo;
+  /** @default info.shards */
+  totalShards?: number;
+  /** @default 0 */
+  firstShardId?: number;
+  /** Inclusive. @default totalShards - 1 */
+  lastShardId?: number;
+  /** Every identify (first, after a failed resume, after op 9) waits here. */
+  identifyQueue: IdentifyQueue;
+  /** Receives every dispatch; must not throw (errors are logged). */
+  onDispatch(dispatch: GatewayDispatch, payload: DispatchPayload): void;
+  /** A close code that must stop the process (4004, 4010-4014). */
+  onFatal(error: FatalGatewayError): void;
+  /** Shard lifecycle notes for progress and health. */
+  onShardEvent?(shardId: number, event: "identifying" | "ready" | "resumed" | "disconnected"): void;
+  logger: Logger;
+  /** Reconnect backoff after connections that failed before READY/RESUMED. */
+  reconnect?: { baseMs?: number; maxMs?: number };
+  /** Aborting stops every pending reconnect and identify. */
+  signal?: AbortSignal;
+}
+
+/** A parsed dispatch as Discord sent it (snake_case). */
+export interface DispatchPayload {
+  op: 0;
+  t: string;
+  s: number;
+  d: unknown;
+}
+
+const RAW = Symbol("raw");
+
+/**
+ * Creates Discordeno's gateway manager for this process's shard range, with the
+ * fixes this service needs (see `discordeno-21-notes.md`):
+ * - every identify, including those Discordeno starts itself after 4003/4007/4009,
+ *   a failed resume or op 9, goes through {@linkcode IdentifyQueue};
+ * - fatal close codes reach `onFatal` instead of becoming unhandled rejections;
+ * - reconnects after failed connections back off instead of spinning;
+ * - dispatches are handed on with Discord's raw JSON text.
+ *
+ * The returned manager's methods stay plain properties: a controller may replace any of them.
+ */
+export function createShardGateway(options: ShardGatewayOptions): GatewayManager {
+  const { info, logger, signal, identifyQueue } = options;
+  const totalShards = options.totalShards ?? info.shards;
+  const firstShardId = options.firstShardId ?? 0;
+  const lastShardId = options.lastShardId ?? totalShards - 1;
+  if (firstShardId > lastShardId || lastShardId >= totalShards) {
+    throw new RangeError(
+      `shard range ${firstShardId}-${lastShardId} does not fit ${totalShards} total shards`,
+    );
+  }
+  const dlog = logger.with({ component: "discordeno" });
+  const join = (args: unknown[]) =>
+    args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : safeJson(a)))
+      .join(" ");
+  const gateway = createGatewayManager({
+    token: options.token,
+    intents: options.intents,
+    connection: { url: info.url, shards: info.shards, sessionStartLimit: info.sessionStartLimit },
+    url: info.url,
+    totalShards,
+    firstShardId,
+    lastShardId,
+    spawnShardDelay: 0,
+    preferSnakeCase: true,
+    // Shards are built by our own `identify`; events flow through `onDispatch`.
+    events: {},
+    logger: {
+      debug: (...a: unknown[]) => dlog.debug(join(a)),
+      info: (...a: unknown[]) => dlog.debug(join(a)),
+      warn: (...a: unknown[]) => dlog.warn(join(a)),
+      error: (...a: unknown[]) => dlog.debug(join(a)),
+      fatal: (...a: unknown[]) => dlog.error(join(a)),
+    },
+    resharding: { enabled: false, shardsFullPercentage: 80, checkInterval: -1 },
+  });
+
+  const buildShard = (shardId: number): DiscordenoShard => {
+    const shard = new DiscordenoShard({
+      id: shardId,
+      connection: {
+        compress: false,
+        transportCompression: null,
+        intents: gateway.intents,
+        properties: gateway.properties,
+        token: gateway.token,
+        totalShards: gateway.totalShards,
+        url: gateway.url,
+        version: gateway.version,
+      },
+      events: gateway.events,
+      logger: gateway.logger,
+      requestIdentify: async () => {
+        await shard.identify();
+      },
+      makePresence: gateway.makePresence,
+    });
+    patchShard(shard, options);
+    return shard;
+  };
+
+  gateway.identify = async (shardId: number) => {
+    let shard = gateway.shards.get(shardId);
+    if (!shard) {
+      shard = buildShard(shardId);
+      gateway.shards.set(shardId, shard);
+    }
+    await shard.identify();
+  };
+
+  gateway.spawnShards = async () => {
+    const ids: number[] = [];
+    for (let id = gateway.firstShardId; id <= gateway.lastShardId; id++) ids.push(id);
+    const maxConcurrency = gateway.connection.sessionStartLimit.maxConcurrency;
+    // All at once: the identify queue orders them per bucket, FIFO by shard id.
+    await Promise.all(
+      ids.map((id) =>
+        gateway.tellWorkerToIdentify(gateway.calculateWorkerId(id), id, id % maxConcurrency)
+      ),
+    );
+  };
+
+  signal?.addEventListener("abort", () => {
+    for (const shard of gateway.shards.values()) shard.stopHeartbeating();
+  }, { once: true });
+  return gateway;
+}
+
+/** Wraps one shard's methods; kept separate so tests and a worker can reuse it. */
+function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void {
+  const { logger, signal, identifyQueue, onDispatch, onFatal, onShardEvent } = options;
+  const log = logger.with({ shard: shard.id });
+  let failures = 0;
+
+  const baseIdentify = shard.identify.bind(shard);
+  shard.identify = async () => {
+    onShardEvent?.(shard.id, "identifying");
+    await identifyQueue.wait(shard.id, signal);
+    log.debug("identifying");
+    await baseIdentify();
+  };
+
+  const baseResume = shard.resume.bind(shard);
+  shard.resume = async () => {
+    signal?.throwIfAborted();
+    await baseResume();
+  };
+
+  const baseClose = shard.handleClose.bind(shard);
+  shard.handleClose = async (close: CloseEvent) => {
+    const { action, reason } = classifyClose(close.code);
+    onShardEvent?.(shard.id, "disconnected");
+    if (action === "fatal") {
+      shard.socket = undefined;
+      shard.stopHeartbeating();
+      shard.resolveAfterClose?.(close);
+      shard.state = ShardState.Offline;
+      onFatal(new FatalGatewayError(shard.id, close.code, reason, close.reason));
+      return;
+    }
+    if (action === "local" || signal?.aborted) {
+      await baseClose(close);
+      return;
+    }
+    const attempt = failures++;
+    log.info("shard disconnected", { code: close.code, reason, next: action, attempt });
+    try {
+      if (attempt > 0) {
+        shard.stopHeartbeating();
+        const wait = backoffDelay(attempt - 1, options.reconnect);
+        log.warn("reconnect backoff", { waitMs: wait });
+        await delay(wait, signal);
+      }
+      await baseClose(close);
+    } catch (error) {
+      if (!signal?.aborted) log.error("reconnect failed", { error });
+    }
+  };
+
+  const baseHandleMessage = shard.handleMessage.bind(shard);
+  shard.handleMessage = async (message: MessageEvent) => {
+    try {
+      if (typeof message.data !== "string") {
+        await baseHandleMessage(message);
+        return;
+      }
+      const packet = JSON.parse(message.data);
+      if (packet.op === 0) Object.defineProperty(packet, RAW, { value: message.data });
+      await shard.handleDiscordPacket(packet);
+    } catch (error) {
+      if (!signal?.aborted) log.error("failed to handle a gateway message", { error });
+    }
+  };
+
+  shard.forwardToBot = (received) => {
+    if (received.op !== 0) return;
+    const packet = received as unknown as DispatchPayload & { [RAW]?: string };
+    if (packet.t === "READY" || packet.t === "RESUMED") {
+      failures = 0;
+      onShardEvent?.(shard.id, packet.t === "READY" ? "ready" : "resumed");
+    }
+    try {
+      onDispatch({
+        shardId: shard.id,
+        t: packet.t,
+        s: packet.s,
+        raw: packet[RAW] ?? JSON.stringify(packet),
+        receivedAt: Date.now(),
+      }, packet);
+    } catch (error) {
+      log.error("dispatch handler threw", { error, t: packet.t, s: packet.s });
+    }
+  };
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}

@@ -1,0 +1,5 @@
+/**
+ * The transport stage: how an event reaches the bot.
+ * @module
+ */
+export * from "./http.ts";

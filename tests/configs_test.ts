@@ -1,0 +1,133 @@
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "./helpers/assert.ts";
+import { ConfigError, type Env, loadConfig, parseBytes, parseIntents } from "../configs.ts";
+
+const TOKEN = `${btoa("123456789012345678")}.GaBcDe.abcdefghijklmnop`;
+const VALID: Env = {
+  DISCORD_TOKEN: TOKEN,
+  REST_URL: "http://localhost:8000",
+  REST_AUTHORIZATION: "rest-secret",
+  EVENT_HANDLER_URL: "http://localhost:8081/events",
+  EVENT_HANDLER_AUTHORIZATION: "handler-secret",
+  GATEWAY_INTENTS: "Guilds,GuildMessages",
+  GATEWAY_AUTHORIZATION: "gateway-secret",
+};
+
+function problemsOf(env: Env): ConfigError {
+  return assertThrows(() => loadConfig(env), ConfigError);
+}
+
+Deno.test("loadConfig() builds a typed config with documented defaults", () => {
+  const c = loadConfig(VALID);
+  assertEquals(c.discordToken, TOKEN);
+  assertEquals(c.intents, 1 | 512);
+  assertEquals(c.totalShards, undefined);
+  assertEquals(c.firstShardId, 0);
+  assertEquals(c.lastShardId, undefined);
+  assertEquals(c.http, { host: "127.0.0.1", port: 8080, authorization: "gateway-secret" });
+  assertEquals(c.eventHandler.timeoutMs, 10_000);
+  assertEquals(c.spawnShardDelayMs, 5100);
+  assertEquals(c.queue.maxEvents, 100_000);
+  assertEquals(c.log, { level: "info", format: "pretty" });
+});
+
+Deno.test("loadConfig() strips a 'Bot ' prefix and trailing slashes", () => {
+  const c = loadConfig({ ...VALID, DISCORD_TOKEN: `Bot ${TOKEN}`, REST_URL: "http://x:1/" });
+  assertEquals(c.discordToken, TOKEN);
+  assertEquals(c.rest.url, "http://x:1");
+});
+
+for (
+  const variable of [
+    "DISCORD_TOKEN",
+    "REST_URL",
+    "REST_AUTHORIZATION",
+    "EVENT_HANDLER_URL",
+    "EVENT_HANDLER_AUTHORIZATION",
+    "GATEWAY_INTENTS",
+    "GATEWAY_AUTHORIZATION",
+  ]
+) {
+  Deno.test(`loadConfig() names ${variable} when it is missing, with an example`, () => {
+    const e = problemsOf({ ...VALID, [variable]: undefined });
+    assertEquals(e.problems.map((p) => p.variable), [variable]);
+    assertStringIncludes(e.message, `${variable}: is missing`);
+    assertStringIncludes(e.message, `example: ${variable}=`);
+  });
+}
+
+const MALFORMED: [string, string, string][] = [
+  ["DISCORD_TOKEN", "test-token", "does not look like a bot token"],
+  ["REST_URL", "localhost:8000", "http:// or https://"],
+  ["REST_URL", "not a url", "is not a URL"],
+  ["EVENT_HANDLER_URL", "ftp://x/events", "http:// or https://"],
+  ["GATEWAY_INTENTS", "Guilds,GuildMesages", 'unknown intent name(s) "GuildMesages"'],
+  ["GATEWAY_INTENTS", "99999999999", "not a valid intents bitfield"],
+  ["TOTAL_SHARDS", "0", "whole number from 1"],
+  ["TOTAL_SHARDS", "two", "whole number"],
+  ["FIRST_SHARD_ID", "-1", "whole number from 0"],
+  ["GATEWAY_PORT", "70000", "whole number from 0 to 65535"],
+  ["SPAWN_SHARD_DELAY", "5s", "whole number"],
+  ["EVENT_HANDLER_TIMEOUT_MS", "10", "whole number from 100"],
+  ["QUEUE_MAX_EVENTS", "lots", "whole number"],
+  ["QUEUE_MAX_BYTES", "12 parsecs", "is not a size"],
+  ["QUEUE_MAX_DISK_BYTES", "0", "more than 0 bytes"],
+  ["DEFER_EPHEMERAL", "maybe", "not a boolean"],
+  ["LOG_LEVEL", "verbose", "not one of debug, info, warn, error"],
+  ["LOG_FORMAT", "xml", "not one of pretty, json"],
+];
+for (const [variable, value, problem] of MALFORMED) {
+  Deno.test(`loadConfig() rejects ${variable}=${value}`, () => {
+    const e = problemsOf({ ...VALID, [variable]: value });
+    assertEquals(e.problems.map((p) => p.variable), [variable]);
+    assertStringIncludes(e.problems[0].problem, problem);
+    assert(e.problems[0].example.startsWith(`${variable}=`));
+  });
+}
+
+Deno.test("loadConfig() lists the valid intent names for an unknown one", () => {
+  const e = problemsOf({ ...VALID, GATEWAY_INTENTS: "Guilds,Nope" });
+  assertStringIncludes(e.message, "valid names: Guilds, GuildMembers");
+  assertStringIncludes(e.message, "MessageContent");
+});
+
+Deno.test("loadConfig() checks the shard range against TOTAL_SHARDS", () => {
+  const e = problemsOf({ ...VALID, TOTAL_SHARDS: "4", FIRST_SHARD_ID: "2", LAST_SHARD_ID: "4" });
+  assertEquals(e.problems.map((p) => p.variable), ["LAST_SHARD_ID"]);
+  const e2 = problemsOf({ ...VALID, FIRST_SHARD_ID: "3", LAST_SHARD_ID: "1" });
+  assertStringIncludes(e2.message, "below FIRST_SHARD_ID");
+  const c = loadConfig({ ...VALID, TOTAL_SHARDS: "8", FIRST_SHARD_ID: "4", LAST_SHARD_ID: "7" });
+  assertEquals([c.totalShards, c.firstShardId, c.lastShardId], [8, 4, 7]);
+});
+
+Deno.test("loadConfig() reports every bad variable at once", () => {
+  const e = problemsOf({ GATEWAY_PORT: "x" });
+  assertEquals(e.problems.length, 8);
+});
+
+Deno.test("parseIntents() accepts names in several spellings and numbers", () => {
+  assertEquals(parseIntents("GUILD_MESSAGES, guilds"), 513);
+  assertEquals(parseIntents("513"), 513);
+  assertEquals(parseIntents("MessageContent"), 1 << 15);
+});
+
+Deno.test("parseBytes() reads units", () => {
+  assertEquals(parseBytes("100"), 100);
+  assertEquals(parseBytes("2KiB"), 2048);
+  assertEquals(parseBytes("1.5 MB"), 1_500_000);
+  assertEquals(parseBytes("4GiB"), 4 * 1024 ** 3);
+});
+
+Deno.test("the process exits 2 with the variable's name on a bad config", async () => {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-env", "--allow-net", "--allow-read", "--allow-write", "src/main.ts"],
+    env: { ...VALID, GATEWAY_PORT: "http" },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 2, stderr);
+  assertStringIncludes(stderr, "GATEWAY_PORT");
+  assertStringIncludes(stderr, "example: GATEWAY_PORT=8080");
+});
