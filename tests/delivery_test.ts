@@ -1,0 +1,287 @@
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+import { startTestHandler, type TestHandler } from "./helpers/handler.ts";
+import { until } from "./helpers/wait.ts";
+import {
+  createDeliveryQueue,
+  createFileDeadLetters,
+  createSqliteJournal,
+  type DeferOutcome,
+  type DeliveryQueueOptions,
+  type InteractionInfo,
+  type QueuedEvent,
+} from "../src/delivery/mod.ts";
+import { createHttpTransport } from "../src/transport/mod.ts";
+import { createLogger } from "../src/log.ts";
+
+const AUTH = "handler-secret";
+
+function makeEvent(shardId: number, s: number, t = "MESSAGE_CREATE", d: unknown = {}): QueuedEvent {
+  return {
+    shardId,
+    s,
+    t,
+    receivedAt: Date.now(),
+    raw: JSON.stringify({ op: 0, s, t, d: d ?? { n: s } }),
+  };
+}
+
+function interaction(shardId: number, s: number, type: number): QueuedEvent {
+  const info: InteractionInfo = { id: `i${s}`, token: `tok${s}`, type, hasMessage: false };
+  return {
+    ...makeEvent(shardId, s, "INTERACTION_CREATE", { id: info.id, type }),
+    interaction: info,
+  };
+}
+
+interface Rig {
+  handler: TestHandler;
+  logs: string[];
+  dir: string;
+  queue: ReturnType<typeof createDeliveryQueue>;
+  close(): Promise<void>;
+}
+
+async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): Promise<Rig> {
+  const handler = await startTestHandler();
+  const logs: string[] = [];
+  dir ??= await Deno.makeTempDir();
+  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 }),
+    logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
+    journal,
+    deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
+    retry: { baseMs: 20, maxMs: 100 },
+    ...options,
+  });
+  return {
+    handler,
+    logs,
+    dir,
+    queue,
+    async close() {
+      await queue.close();
+      journal.close();
+      await handler.close();
+    },
+  };
+}
+
+/** Per shard, the `s` values the handler accepted, in arrival order. */
+function seqsByShard(r: Rig): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const e of r.handler.events) {
+    out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
+  }
+  return out;
+}
+
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+Deno.test("createDeliveryQueue() delivers every event once, in order per shard, with the secret", async () => {
+  const r = await rig();
+  for (let s = 1; s <= 50; s++) for (const shard of [0, 1, 2]) r.queue.push(makeEvent(shard, s));
+  await until(() => r.handler.events.length === 150, "150 deliveries");
+  for (const shard of [0, 1, 2]) assertEquals(seqsByShard(r).get(shard), range(1, 50));
+  assert(r.handler.events.every((e) => e.authorization === AUTH));
+  assertEquals(r.queue.counters.delivered, 150);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() holds events while the handler is down and drains them in order", async () => {
+  const r = await rig();
+  await r.handler.down();
+  for (let s = 1; s <= 30; s++) for (const shard of [0, 1]) r.queue.push(makeEvent(shard, s));
+  await until(() => r.queue.counters.retried >= 4, "retries while down");
+  assertEquals(r.handler.events.length, 0);
+  // New events keep queueing behind the undelivered ones.
+  for (let s = 31; s <= 40; s++) for (const shard of [0, 1]) r.queue.push(makeEvent(shard, s));
+  r.handler.up();
+  await until(() => r.handler.events.length === 80, "80 deliveries");
+  for (const shard of [0, 1]) assertEquals(seqsByShard(r).get(shard), range(1, 40));
+  await until(() => r.logs.some((l) => l.includes("backlog drained")), "backlog end log");
+  assert(r.logs.some((l) => l.includes("backlog started")));
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() retries 503 until the handler answers 200", async () => {
+  const r = await rig();
+  let failures = 3;
+  r.handler.behave = () => (failures-- > 0 ? { status: 503 } : undefined);
+  r.queue.push(makeEvent(0, 1));
+  r.queue.push(makeEvent(0, 2));
+  await until(() => r.handler.events.length === 2, "2 deliveries");
+  assertEquals(r.handler.requests.map((q) => q.status), [503, 503, 503, 200, 200]);
+  assertEquals(seqsByShard(r).get(0), [1, 2]);
+  assertEquals(r.queue.counters.retried, 3);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() waits at least Retry-After after a 429", async () => {
+  const r = await rig({ retry: { baseMs: 1, maxMs: 5 } });
+  let first = true;
+  r.handler.behave = () => {
+    if (!first) return undefined;
+    first = false;
+    return { status: 429, headers: { "retry-after": "0.4" } };
+  };
+  r.queue.push(makeEvent(0, 1));
+  await until(() => r.handler.events.length === 1, "delivery after 429");
+  const [limited, ok] = r.handler.requests;
+  assertEquals([limited.status, ok.status], [429, 200]);
+  assert(ok.body.at - limited.body.at >= 400, `retried after ${ok.body.at - limited.body.at} ms`);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() dead-letters an event answered 400 and moves on", async () => {
+  const r = await rig();
+  r.handler.behave = (e) => (e.data.s === 2 ? { status: 400, body: "bad event 2" } : undefined);
+  for (let s = 1; s <= 4; s++) r.queue.push(makeEvent(0, s));
+  await until(() => r.handler.events.length === 3, "3 deliveries");
+  assertEquals(seqsByShard(r).get(0), [1, 3, 4]);
+  assertEquals(r.queue.counters.deadLettered, 1);
+  await until(async () => {
+    try {
+      return (await Deno.readTextFile(`${r.dir}/dead-letters.jsonl`)).length > 0;
+    } catch {
+      return false;
+    }
+  }, "dead-letter file");
+  const lines = (await Deno.readTextFile(`${r.dir}/dead-letters.jsonl`)).trim().split("\n");
+  assertEquals(lines.length, 1);
+  const dead = JSON.parse(lines[0]);
+  assertEquals([dead.shardId, dead.s, dead.status, dead.body], [0, 2, 400, "bad event 2"]);
+  assertEquals(dead.data.s, 2);
+  assert(r.logs.some((l) => l.includes("rejected an event") && l.includes("status=400")));
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() spills past the memory bound to disk and delivers all in order", async () => {
+  const r = await rig({ maxEvents: 10, readBatch: 7 });
+  await r.handler.down();
+  for (let s = 1; s <= 200; s++) for (const shard of [0, 1]) r.queue.push(makeEvent(shard, s));
+  assert(r.queue.counters.queuedMemory <= 10);
+  assert(r.queue.counters.spilled >= 390);
+  r.handler.up();
+  await until(() => r.handler.events.length === 400, "400 deliveries");
+  for (const shard of [0, 1]) assertEquals(seqsByShard(r).get(shard), range(1, 200));
+  assertEquals(r.queue.depth(), { memory: 0, disk: 0 });
+  assertEquals(r.queue.counters.dropped, 0);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() drops only past the disk budget, counting and logging each", async () => {
+  const sample = makeEvent(0, 1).raw.length;
+  const r = await rig({ maxEvents: 5, maxDiskBytes: sample * 20 });
+  await r.handler.down();
+  for (let s = 1; s <= 40; s++) r.queue.push(makeEvent(0, s));
+  // 5 in memory + 20 on disk (payload sizes grow with s, so allow a little less).
+  const dropped = r.queue.counters.dropped;
+  assert(dropped >= 15 && dropped <= 17, `dropped ${dropped}`);
+  assertEquals(r.logs.filter((l) => l.includes("event DROPPED")).length, dropped);
+  assertStringIncludes(r.logs.find((l) => l.includes("event DROPPED"))!, "shardId=0");
+  r.handler.up();
+  await until(() => r.handler.events.length === 40 - dropped, "all kept events");
+  // The oldest events are kept, the newest beyond the budget dropped.
+  assertEquals(seqsByShard(r).get(0), range(1, 40 - dropped));
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() persists undelivered events on close and delivers them on the next start", async () => {
+  const first = await rig();
+  await first.handler.down();
+  for (let s = 1; s <= 25; s++) first.queue.push(makeEvent(3, s));
+  await until(() => first.queue.counters.retried >= 1, "a failed attempt");
+  await first.close();
+  const second = await rig({}, first.dir);
+  await until(() => second.handler.events.length === 25, "replayed events");
+  assertEquals(seqsByShard(second).get(3), range(1, 25));
+  second.queue.push(makeEvent(3, 26));
+  await until(() => second.handler.events.length === 26, "live event after replay");
+  await second.close();
+});
+
+function recordingDeferrer(outcome: (i: InteractionInfo) => DeferOutcome = () => ({
+  kind: "deferred",
+  callbackType: 5,
+})) {
+  const calls: { info: InteractionInfo; at: number }[] = [];
+  return {
+    calls,
+    defer(info: InteractionInfo) {
+      calls.push({ info, at: Date.now() });
+      return Promise.resolve(outcome(info));
+    },
+  };
+}
+
+Deno.test("createDeliveryQueue() defers interactions while the handler is down and marks them deferred", async () => {
+  const deferrer = recordingDeferrer();
+  const r = await rig({ deferrer });
+  await r.handler.down();
+  r.queue.push(makeEvent(0, 1));
+  r.queue.push(interaction(0, 2, 2));
+  r.queue.push(interaction(0, 3, 3));
+  await until(() => deferrer.calls.length === 2, "two deferrals");
+  r.handler.up();
+  await until(() => r.handler.events.length === 3, "3 deliveries");
+  const [plain, command, component] = r.handler.events;
+  assertEquals(plain.deferred, undefined);
+  assertEquals([command.deferred, component.deferred], [true, true]);
+  assertEquals(r.queue.counters.deferred, 2);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() defers an interaction stuck behind a slow handler before 3 s", async () => {
+  const deferrer = recordingDeferrer();
+  const r = await rig({ deferrer, deferAfterMs: 300 });
+  r.handler.behave = (e) => (e.data.s === 1 ? { delayMs: 1000 } : undefined);
+  r.queue.push(makeEvent(0, 1));
+  const i = interaction(0, 2, 2);
+  r.queue.push(i);
+  await until(() => r.handler.events.length === 2, "both deliveries");
+  assertEquals(deferrer.calls.length, 1);
+  assert(deferrer.calls[0].at - i.receivedAt < 3000);
+  assertEquals(r.handler.events[1].deferred, true);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() delivers an interaction the bot already answered only once", async () => {
+  const deferrer = recordingDeferrer(() => ({ kind: "already-acknowledged" }));
+  const r = await rig({ deferrer, deferAfterMs: 200 });
+  // The handler takes the interaction but answers too late: the attempt is cut, the
+  // deferral finds it answered, and it is not sent again.
+  r.handler.behave = (e) => (e.data.t === "INTERACTION_CREATE" ? { delayMs: 600 } : undefined);
+  r.queue.push(interaction(0, 1, 2));
+  r.queue.push(makeEvent(0, 2));
+  await until(() => r.handler.events.length === 2, "deliveries");
+  await r.queue.idle(5000);
+  assertEquals(r.handler.requests.filter((q) => q.body.data.s === 1).length, 1);
+  assertEquals(r.queue.counters.alreadyAcknowledged, 1);
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() still queues an interaction whose deferral failed", async () => {
+  const deferrer = recordingDeferrer(() => ({ kind: "failed", reason: "HTTP 503" }));
+  const r = await rig({ deferrer });
+  await r.handler.down();
+  r.queue.push(interaction(0, 1, 2));
+  await until(() => deferrer.calls.length === 1, "deferral attempt");
+  r.handler.up();
+  await until(() => r.handler.events.length === 1, "delivery");
+  assertEquals(r.handler.events[0].deferred, undefined);
+  assertEquals(r.queue.counters.deferFailed, 1);
+  assert(r.logs.some((l) => l.includes("could not defer") && l.includes("HTTP 503")));
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() marks interactions older than 15 minutes as expired", async () => {
+  const r = await rig({ interactionTtlMs: 50 });
+  const e = interaction(0, 1, 2);
+  e.receivedAt = Date.now() - 1000;
+  r.queue.push(e);
+  await until(() => r.handler.events.length === 1, "delivery");
+  assertEquals(r.handler.events[0].expired, true);
+  await r.close();
+});
