@@ -51,7 +51,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (ORDER[lvl] < ORDER[level]) return;
     const all = { ...base, ...fields };
     for (const [k, v] of Object.entries(all)) {
-      if (v instanceof Error) {
+      if (v === undefined) delete all[k];
+      else if (v instanceof Error) {
         all[k] = v.message + (v.cause ? ` (cause: ${stringify(v.cause)})` : "");
       }
     }

@@ -1,0 +1,143 @@
+/**
+ * `deno task demo`: the Discord simulator, the gateway proxy and an example
+ * event handler in one process, with traffic, so a newcomer sees events flow,
+ * queue while the handler is down, and drain when it returns.
+ *
+ * Flags: `--seconds N` stops after N seconds (default: until Ctrl+C);
+ * `--shards N` (default 4); `--rate N` events per second (default 4).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../configs.ts";
+import { createLogger } from "../log.ts";
+import { createService } from "../service.ts";
+import { createSimulator } from "../simulator/mod.ts";
+import { createEventHandler, type ForwardedEvent } from "./handler.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    seconds: { type: "string" },
+    shards: { type: "string", default: "4" },
+    rate: { type: "string", default: "4" },
+  },
+});
+const seconds = values.seconds ? Number(values.seconds) : Infinity;
+const shards = Number(values.shards);
+const rate = Number(values.rate);
+for (const [name, v] of [["--shards", shards], ["--rate", rate], ["--seconds", seconds]] as const) {
+  if (!(v > 0)) {
+    console.error(`${name} must be a positive number (example: ${name} 4)`);
+    Deno.exit(2);
+  }
+}
+
+const TOKEN = `${btoa("123456789012345678")}.demo.token`;
+const c = {
+  dim: "\x1b[2m",
+  bold: "\x1b[1m",
+  cyan: "\x1b[36m",
+  yellow: "\x1b[33m",
+  reset: "\x1b[0m",
+};
+const say = (text: string) => console.log(`${c.yellow}── ${text}${c.reset}`);
+
+const sim = await createSimulator({
+  token: TOKEN,
+  restAuthorization: "demo-rest-secret",
+  shards,
+  maxConcurrency: 2,
+  guilds: shards * 3,
+});
+
+const perShard = new Map<number, number>();
+let handlerUp = true;
+const handler = createEventHandler({
+  authorization: "demo-handler-secret",
+  onEvent(event: ForwardedEvent) {
+    perShard.set(event.shardId, (perShard.get(event.shardId) ?? 0) + 1);
+    const counts = [...perShard.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}:${n}`);
+    const flags = `${event.deferred ? " deferred" : ""}${event.expired ? " expired" : ""}`;
+    console.log(
+      `${c.cyan}handler ←${c.reset} shard ${event.shardId}  ${event.data.t.padEnd(20)} s=${
+        String(event.data.s).padEnd(4)
+      }${c.bold}${flags.padEnd(10)}${c.reset}${c.dim}per shard ${counts.join(" ")}${c.reset}`,
+    );
+  },
+});
+let handlerServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+const handlerPort = (handlerServer.addr as Deno.NetAddr).port;
+
+const dataDir = await Deno.makeTempDir({ prefix: "gateway-demo-" });
+const config = loadConfig({
+  DISCORD_TOKEN: TOKEN,
+  REST_URL: sim.restUrl,
+  REST_AUTHORIZATION: "demo-rest-secret",
+  EVENT_HANDLER_URL: `http://127.0.0.1:${handlerPort}/events`,
+  EVENT_HANDLER_AUTHORIZATION: "demo-handler-secret",
+  GATEWAY_INTENTS: "Guilds,GuildMessages",
+  GATEWAY_AUTHORIZATION: "demo-gateway-secret",
+  DATA_DIR: dataDir,
+});
+const service = await createService({
+  config,
+  logger: createLogger({
+    level: "info",
+    write: (_level, line) => console.log(`${c.dim}proxy   │ ${line.slice(25)}${c.reset}`),
+  }),
+  deliveryRetry: { baseMs: 500, maxMs: 2000 },
+});
+
+say(`Discord simulator on ${sim.restUrl} (${shards} shards, max_concurrency 2)`);
+say(`event handler on http://127.0.0.1:${handlerPort}/events`);
+say("gateway proxy starting: shards identify per bucket, one per 5 s");
+await service.start();
+
+// Traffic: messages, edits, joins and interactions on connected shards.
+let tick = 0;
+const traffic = setInterval(() => {
+  const live = sim.connectedShards();
+  if (live.length === 0) return;
+  const shard = live[tick % live.length];
+  tick++;
+  try {
+    if (tick % 11 === 0) sim.emitInteraction(shard, { type: 2 });
+    else if (tick % 13 === 0) sim.emitInteraction(shard, { type: 3, withMessage: true });
+    else if (tick % 17 === 0) sim.emitGuildCreate(shard);
+    else sim.emitMessageCreate(shard);
+  } catch { /* the shard is between sessions */ }
+}, 1000 / rate);
+
+// The story: after the shards are up, the bot "restarts" for a few seconds.
+const story = (async () => {
+  await service.allReady;
+  say("all shards ready; events flow straight through");
+  await new Promise((r) => setTimeout(r, 6000));
+  say(
+    "stopping the event handler for 6 s, as a bot deploy would: events queue, interactions get deferred",
+  );
+  handlerUp = false;
+  await handlerServer.shutdown();
+  await new Promise((r) => setTimeout(r, 6000));
+  say("event handler back: the backlog drains in order, then live traffic resumes");
+  handlerServer = Deno.serve({ hostname: "127.0.0.1", port: handlerPort, onListen() {} }, handler);
+  handlerUp = true;
+})();
+
+const stop = Promise.withResolvers<void>();
+Deno.addSignalListener("SIGINT", () => stop.resolve());
+if (Number.isFinite(seconds)) setTimeout(() => stop.resolve(), seconds * 1000);
+await stop.promise;
+
+clearInterval(traffic);
+say("stopping");
+await Promise.race([story, new Promise((r) => setTimeout(r, 0))]);
+await service.stop(3000);
+if (handlerUp) await handlerServer.shutdown();
+await sim.shutdown();
+await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+const c2 = service.queue.counters;
+say(
+  `received ${c2.received}, delivered ${c2.delivered}, deferred ${c2.deferred}, dropped ${c2.dropped}`,
+);
+Deno.exit(0);

@@ -1,0 +1,85 @@
+/**
+ * Builds a whole pipeline for end-to-end tests: the Discord simulator, a test
+ * event handler and the proxy service configured through the same
+ * `loadConfig` a user goes through.
+ * @module
+ */
+import { type Env, loadConfig } from "../../configs.ts";
+import { createLogger } from "../../src/log.ts";
+import { createService, type Service, type ServiceOptions } from "../../src/service.ts";
+import { createSimulator } from "../../src/simulator/mod.ts";
+import type { Simulator, SimulatorOptions } from "../../src/simulator/types.ts";
+import { startTestHandler, type TestHandler } from "./handler.ts";
+
+/** A token of the real shape (Discordeno decodes the bot id from it). */
+export const TOKEN = `${btoa("123456789012345678")}.sim.token`;
+export const REST_SECRET = "rest-secret";
+export const HANDLER_SECRET = "handler-secret";
+
+/** The parts of one end-to-end setup. */
+export interface E2E {
+  sim: Simulator;
+  handler: TestHandler;
+  service: Service;
+  logs: string[];
+  dataDir: string;
+  env: Env;
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode startE2E}. */
+export interface E2EOptions {
+  sim?: Partial<SimulatorOptions>;
+  env?: Env;
+  service?: Partial<ServiceOptions>;
+  /** Do not call `service.start()`. */
+  noStart?: boolean;
+}
+
+/** Starts simulator, handler and proxy. */
+export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
+  const sim = await createSimulator({
+    token: TOKEN,
+    restAuthorization: REST_SECRET,
+    heartbeatIntervalMs: 5000,
+    identifyIntervalMs: 5000,
+    ...options.sim,
+  });
+  const handler = await startTestHandler();
+  const dataDir = await Deno.makeTempDir({ prefix: "gw-e2e-" });
+  const env: Env = {
+    DISCORD_TOKEN: TOKEN,
+    REST_URL: sim.restUrl,
+    REST_AUTHORIZATION: REST_SECRET,
+    EVENT_HANDLER_URL: handler.url,
+    EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
+    GATEWAY_INTENTS: "Guilds,GuildMessages",
+    GATEWAY_AUTHORIZATION: "gateway-secret",
+    SPAWN_SHARD_DELAY: String(options.sim?.identifyIntervalMs ?? 5000),
+    DATA_DIR: dataDir,
+    ...options.env,
+  };
+  const logs: string[] = [];
+  const service = await createService({
+    config: loadConfig(env),
+    logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
+    deliveryRetry: { baseMs: 50, maxMs: 200 },
+    restRetry: { baseDelayMs: 20, maxDelayMs: 100 },
+    ...options.service,
+  });
+  if (!options.noStart) await service.start();
+  return {
+    sim,
+    handler,
+    service,
+    logs,
+    dataDir,
+    env,
+    async close() {
+      await service.stop(2000);
+      await handler.close();
+      await sim.shutdown();
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
