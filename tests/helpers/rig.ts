@@ -10,6 +10,7 @@ import { createService, type Service, type ServiceOptions } from "../../src/serv
 import { createSimulator } from "../../src/simulator/mod.ts";
 import type { Simulator, SimulatorOptions } from "../../src/simulator/types.ts";
 import { startTestHandler, type TestHandler } from "./handler.ts";
+import { type Relay, startRelay } from "./relay.ts";
 
 /** A token of the real shape (Discordeno decodes the bot id from it). */
 export const TOKEN = `${btoa("123456789012345678")}.sim.token`;
@@ -24,6 +25,8 @@ export interface E2E {
   logs: string[];
   dataDir: string;
   env: Env;
+  /** The stand-in REST proxy between the service and the simulator. */
+  restProxy: Relay;
   close(): Promise<void>;
 }
 
@@ -46,10 +49,11 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     ...options.sim,
   });
   const handler = await startTestHandler();
+  const restProxy = startRelay(sim.restUrl);
   const dataDir = await Deno.makeTempDir({ prefix: "gw-e2e-" });
   const env: Env = {
     DISCORD_TOKEN: TOKEN,
-    REST_URL: sim.restUrl,
+    REST_URL: restProxy.url,
     REST_AUTHORIZATION: REST_SECRET,
     EVENT_HANDLER_URL: handler.url,
     EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
@@ -75,9 +79,11 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     logs,
     dataDir,
     env,
+    restProxy,
     async close() {
       await service.stop(2000);
       await handler.close();
+      await restProxy.close();
       await sim.shutdown();
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
