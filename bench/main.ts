@@ -1,0 +1,62 @@
+/**
+ * `deno task bench`: runs the benchmarks and writes `bench/results.json` and
+ * `bench/RESULTS.md` (the README quotes the latter). `--full` runs bigger sizes;
+ * `--smoke` runs tiny sizes (the test suite uses it so the harness cannot rot).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { benchDrain, benchQueuedMemory } from "./queue_bench.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" } },
+});
+const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
+const sizes = {
+  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000 },
+  quick: { drain: [[100_000, 16], [20_000, 1]], memory: 1_000_000 },
+  full: { drain: [[100_000, 16], [100_000, 4], [100_000, 1]], memory: 1_000_000 },
+}[mode];
+
+const outDir = values.out ?? new URL(".", import.meta.url).pathname;
+const drains = [];
+for (const [events, shards] of sizes.drain) {
+  const r = await benchDrain(events, shards);
+  console.log(`drain ${events} events over ${shards} shard(s): ${r.eventsPerSecond}/s`);
+  drains.push(r);
+}
+const memory = await benchQueuedMemory(sizes.memory);
+console.log(`memory with ${memory.events} queued: ${memory.rssMiB} MiB RSS`, memory);
+
+const result = {
+  mode,
+  date: new Date().toISOString(),
+  deno: Deno.version.deno,
+  cores: navigator.hardwareConcurrency,
+  drains,
+  memory,
+};
+await Deno.writeTextFile(
+  `${outDir}/results${mode === "smoke" ? ".smoke" : ""}.json`,
+  JSON.stringify(result, null, 2) + "\n",
+);
+const md = [
+  `Measured ${
+    result.date.slice(0, 10)
+  } (${mode} mode) on ${result.cores} cores, Deno ${result.deno}.`,
+  "",
+  "| backlog drain (handler returns) | events | shards | seconds | events/s |",
+  "|---|---:|---:|---:|---:|",
+  ...drains.map((d) =>
+    `| queued in memory, sink in its own process | ${d.events} | ${d.shards} | ${
+      d.seconds.toFixed(2)
+    } | ${d.eventsPerSecond} |`
+  ),
+  "",
+  "| events queued (handler down) | payload bytes | in memory | on disk | RSS before | RSS | journal on disk |",
+  "|---:|---:|---:|---:|---:|---:|---:|",
+  `| ${memory.events} | ${memory.payloadBytes} | ${memory.inMemory} | ${memory.onDisk} | ${memory.rssBeforeMiB} MiB | ${memory.rssMiB} MiB | ${memory.diskMiB} MiB |`,
+  "",
+].join("\n");
+if (mode !== "smoke") await Deno.writeTextFile(`${outDir}/RESULTS.md`, md);
+console.log(md);

@@ -1,0 +1,155 @@
+/**
+ * Delivery-queue benchmarks: how fast a backlog drains once the handler
+ * returns, and resident memory while a million events wait.
+ * @module
+ */
+import { createDeliveryQueue, createSqliteJournal } from "../src/delivery/mod.ts";
+import { silentLogger } from "../src/log.ts";
+import { makeSnowflake } from "../src/simulator/snowflake.ts";
+import { messageObject } from "../src/simulator/message_fixture.ts";
+import { createHttpTransport } from "../src/transport/mod.ts";
+
+/** A realistic MESSAGE_CREATE (~1.5 KB) as the shard would hand it on. */
+export function messagePayload(shardId: number, s: number): string {
+  const guildId = makeSnowflake(BigInt(1_600_000_000_000 + shardId), BigInt(shardId));
+  const d = messageObject({
+    id: makeSnowflake(BigInt(Date.now()), BigInt(s % 4096)),
+    botId: "123456789012345678",
+    guildId,
+    authorIndex: s,
+  });
+  return JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s, d });
+}
+
+/** Starts the sink process on a free port. */
+export async function startSink(
+  port = 0,
+): Promise<{ port: number; url: string; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", new URL("./sink.ts", import.meta.url).pathname, String(port)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening (\d+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("sink exited");
+    text += value;
+  }
+  reader.releaseLock();
+  const actual = Number(/listening (\d+)/.exec(text)![1]);
+  return {
+    port: actual,
+    url: `http://127.0.0.1:${actual}/events`,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+async function freePort(): Promise<number> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Result of {@linkcode benchDrain}. */
+export interface DrainResult {
+  events: number;
+  shards: number;
+  seconds: number;
+  eventsPerSecond: number;
+}
+
+/** Queues `events` with the handler down, starts it, times the drain. */
+export async function benchDrain(events: number, shards: number): Promise<DrainResult> {
+  const port = await freePort();
+  const dir = await Deno.makeTempDir({ prefix: "bench-drain-" });
+  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: `http://127.0.0.1:${port}/events`, authorization: "x" }),
+    logger: silentLogger,
+    journal,
+    retry: { baseMs: 50, maxMs: 50 },
+  });
+  const template = Array.from({ length: shards }, (_, i) => messagePayload(i, 1));
+  for (let s = 1; s <= events / shards; s++) {
+    for (let shardId = 0; shardId < shards; shardId++) {
+      queue.push({
+        shardId,
+        s,
+        t: "MESSAGE_CREATE",
+        receivedAt: Date.now(),
+        raw: template[shardId],
+      });
+    }
+  }
+  const sink = await startSink(port);
+  const started = performance.now();
+  await queue.idle();
+  const seconds = (performance.now() - started) / 1000;
+  await queue.close();
+  journal.close();
+  await sink.stop();
+  await Deno.remove(dir, { recursive: true });
+  return { events, shards, seconds, eventsPerSecond: Math.round(events / seconds) };
+}
+
+/** Result of {@linkcode benchQueuedMemory}. */
+export interface MemoryResult {
+  events: number;
+  payloadBytes: number;
+  inMemory: number;
+  onDisk: number;
+  rssBeforeMiB: number;
+  rssMiB: number;
+  diskMiB: number;
+  pushSeconds: number;
+}
+
+/** Queues `events` with no handler, default bounds, and reads resident memory. */
+export async function benchQueuedMemory(events: number, shards = 16): Promise<MemoryResult> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-mem-" });
+  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
+  const rssBefore = Deno.memoryUsage().rss;
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: "http://127.0.0.1:9/events", authorization: "x" }),
+    logger: silentLogger,
+    journal,
+    retry: { baseMs: 60_000, maxMs: 60_000 },
+  });
+  const templates = Array.from({ length: shards }, (_, i) => messagePayload(i, 1));
+  const started = performance.now();
+  for (let s = 1; s <= events / shards; s++) {
+    for (let shardId = 0; shardId < shards; shardId++) {
+      // A fresh string per event, as each arrives from the socket.
+      const raw = templates[shardId].replace('"s":1,', `"s":${s},`);
+      queue.push({ shardId, s, t: "MESSAGE_CREATE", receivedAt: Date.now(), raw });
+    }
+    if (s % 2000 === 0) await new Promise((r) => setTimeout(r, 0));
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  const pushSeconds = (performance.now() - started) / 1000;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss = Deno.memoryUsage().rss;
+  const depth = queue.depth();
+  let diskBytes = 0;
+  for await (const f of Deno.readDir(dir)) diskBytes += (await Deno.stat(`${dir}/${f.name}`)).size;
+  await queue.close();
+  journal.close();
+  await Deno.remove(dir, { recursive: true });
+  return {
+    events,
+    payloadBytes: templates[0].length,
+    inMemory: depth.memory,
+    onDisk: depth.disk,
+    rssBeforeMiB: Math.round(rssBefore / 2 ** 20),
+    rssMiB: Math.round(rss / 2 ** 20),
+    diskMiB: Math.round(diskBytes / 2 ** 20),
+    pushSeconds: Math.round(pushSeconds * 10) / 10,
+  };
+}
