@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { benchDrain, benchQueuedMemory } from "./queue_bench.ts";
+import { benchDrain, benchQueuedMemoryIsolated } from "./queue_bench.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -25,7 +25,7 @@ for (const [events, shards] of sizes.drain) {
   console.log(`drain ${events} events over ${shards} shard(s): ${r.eventsPerSecond}/s`);
   drains.push(r);
 }
-const memory = await benchQueuedMemory(sizes.memory);
+const memory = await benchQueuedMemoryIsolated(sizes.memory);
 console.log(`memory with ${memory.events} queued: ${memory.rssMiB} MiB RSS`, memory);
 
 const result = {

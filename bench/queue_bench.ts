@@ -50,7 +50,7 @@ export async function startSink(
   };
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -67,7 +67,7 @@ export interface DrainResult {
 
 /** Queues `events` with the handler down, starts it, times the drain. */
 export async function benchDrain(events: number, shards: number): Promise<DrainResult> {
-  const port = await freePort();
+  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "bench-drain-" });
   const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
   const queue = createDeliveryQueue({
@@ -152,4 +152,30 @@ export async function benchQueuedMemory(events: number, shards = 16): Promise<Me
     diskMiB: Math.round(diskBytes / 2 ** 20),
     pushSeconds: Math.round(pushSeconds * 10) / 10,
   };
+}
+
+// `deno run bench/queue_bench.ts memory N`: one scenario in a fresh process, so
+// resident memory is not inflated by whatever ran before; prints JSON.
+if (import.meta.main) {
+  const [scenario, n] = Deno.args;
+  if (scenario !== "memory") throw new TypeError(`unknown scenario "${scenario}"; use: memory N`);
+  console.log(JSON.stringify(await benchQueuedMemory(Number(n))));
+}
+
+/** Runs {@linkcode benchQueuedMemory} in a child process. */
+export async function benchQueuedMemoryIsolated(events: number): Promise<MemoryResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      new URL(import.meta.url).pathname,
+      "memory",
+      String(events),
+    ],
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`memory benchmark exited ${out.code}`);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
 }

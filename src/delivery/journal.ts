@@ -33,19 +33,22 @@ export interface SqliteJournalOptions {
 /** Creates the SQLite {@linkcode Journal}. */
 export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const db = new DatabaseSync(options.path);
+  // auto_vacuum must be chosen before the first table exists.
+  db.exec("PRAGMA auto_vacuum = INCREMENTAL");
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
+    PRAGMA journal_size_limit = 67108864;
     CREATE TABLE IF NOT EXISTS events (
+      pos INTEGER PRIMARY KEY,
       shard INTEGER NOT NULL,
-      pos INTEGER NOT NULL,
       s INTEGER NOT NULL,
       t TEXT NOT NULL,
       received_at INTEGER NOT NULL,
       meta TEXT,
-      raw TEXT NOT NULL,
-      PRIMARY KEY (shard, pos)
-    ) WITHOUT ROWID;
+      raw TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
   `);
   const insert: StatementSync = db.prepare(
     "INSERT OR REPLACE INTO events (shard, pos, s, t, received_at, meta, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -54,6 +57,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     "SELECT shard, pos, s, t, received_at, meta, raw FROM events WHERE shard = ? ORDER BY pos LIMIT ?",
   );
   const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
+  const any = db.prepare("SELECT 1 FROM events LIMIT 1");
   const summary = db.prepare(
     "SELECT shard, COUNT(*) AS n, SUM(LENGTH(CAST(raw AS BLOB))) AS bytes, MAX(pos) AS maxPos FROM events GROUP BY shard",
   );
@@ -95,6 +99,11 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     },
     remove(shardId, uptoPos) {
       del.run(shardId, uptoPos);
+      // Once empty, hand the space back to the disk instead of keeping the peak size.
+      if (any.get() === undefined) {
+        db.exec("PRAGMA incremental_vacuum");
+        db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      }
     },
     stats() {
       const out = new Map<number, { events: number; bytes: number; maxPos: number }>();

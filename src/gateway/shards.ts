@@ -73,7 +73,7 @@ const RAW = Symbol("raw");
  * The returned manager's methods stay plain properties: a controller may replace any of them.
  */
 export function createShardGateway(options: ShardGatewayOptions): GatewayManager {
-  const { info, logger, signal, identifyQueue } = options;
+  const { info, logger, signal } = options;
   const totalShards = options.totalShards ?? info.shards;
   const firstShardId = options.firstShardId ?? 0;
   const lastShardId = options.lastShardId ?? totalShards - 1;

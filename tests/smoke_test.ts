@@ -1,0 +1,55 @@
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+
+async function run(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: out.code,
+    text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("deno task demo shows events flowing from the simulator through the proxy", async () => {
+  const { code, text } = await run([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "src/demo/main.ts",
+    "--seconds",
+    "4",
+  ]);
+  assertEquals(code, 0, text);
+  assertStringIncludes(text, "READY");
+  assertStringIncludes(text, "MESSAGE_CREATE");
+  const received = /received (\d+), delivered (\d+)/.exec(text);
+  assert(received, text);
+  assert(Number(received[1]) > 0 && received[1] === received[2], received[0]);
+});
+
+Deno.test("deno task bench --smoke runs the harness end to end", async () => {
+  const out = await Deno.makeTempDir();
+  const { code, text } = await run([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-run",
+    "bench/main.ts",
+    "--smoke",
+    "--out",
+    out,
+  ]);
+  assertEquals(code, 0, text);
+  const result = JSON.parse(await Deno.readTextFile(`${out}/results.smoke.json`));
+  assertEquals(result.mode, "smoke");
+  for (const d of result.drains) assert(d.eventsPerSecond > 0);
+  assertEquals(result.memory.inMemory + result.memory.onDisk, result.memory.events);
+  await Deno.remove(out, { recursive: true });
+});
