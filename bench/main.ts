@@ -53,9 +53,9 @@ const md = [
     } | ${d.eventsPerSecond} |`
   ),
   "",
-  "| events queued (handler down) | payload bytes | in memory | on disk | RSS before | RSS | journal on disk |",
-  "|---:|---:|---:|---:|---:|---:|---:|",
-  `| ${memory.events} | ${memory.payloadBytes} | ${memory.inMemory} | ${memory.onDisk} | ${memory.rssBeforeMiB} MiB | ${memory.rssMiB} MiB | ${memory.diskMiB} MiB |`,
+  "| events queued (handler down) | payload bytes | in memory | on disk | RSS before | RSS | V8 heap used | journal on disk |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  `| ${memory.events} | ${memory.payloadBytes} | ${memory.inMemory} | ${memory.onDisk} | ${memory.rssBeforeMiB} MiB | ${memory.rssMiB} MiB | ${memory.heapUsedMiB} MiB | ${memory.diskMiB} MiB |`,
   "",
 ].join("\n");
 if (mode !== "smoke") await Deno.writeTextFile(`${outDir}/RESULTS.md`, md);

@@ -107,6 +107,8 @@ export interface MemoryResult {
   onDisk: number;
   rssBeforeMiB: number;
   rssMiB: number;
+  /** V8 heap in use after a full GC. */
+  heapUsedMiB: number;
   diskMiB: number;
   pushSeconds: number;
 }
@@ -135,7 +137,7 @@ export async function benchQueuedMemory(events: number, shards = 16): Promise<Me
   await new Promise((r) => setTimeout(r, 10));
   const pushSeconds = (performance.now() - started) / 1000;
   (globalThis as { gc?: () => void }).gc?.();
-  const rss = Deno.memoryUsage().rss;
+  const { rss, heapUsed } = Deno.memoryUsage();
   const depth = queue.depth();
   let diskBytes = 0;
   for await (const f of Deno.readDir(dir)) diskBytes += (await Deno.stat(`${dir}/${f.name}`)).size;
@@ -149,6 +151,7 @@ export async function benchQueuedMemory(events: number, shards = 16): Promise<Me
     onDisk: depth.disk,
     rssBeforeMiB: Math.round(rssBefore / 2 ** 20),
     rssMiB: Math.round(rss / 2 ** 20),
+    heapUsedMiB: Math.round(heapUsed / 2 ** 20),
     diskMiB: Math.round(diskBytes / 2 ** 20),
     pushSeconds: Math.round(pushSeconds * 10) / 10,
   };

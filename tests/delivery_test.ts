@@ -285,3 +285,19 @@ Deno.test("createDeliveryQueue() marks interactions older than 15 minutes as exp
   assertEquals(r.handler.events[0].expired, true);
   await r.close();
 });
+
+Deno.test("createDeliveryQueue() logs a summary line periodically while a backlog lasts", async () => {
+  const r = await rig({ summaryIntervalMs: 30 });
+  await r.handler.down();
+  r.queue.push(makeEvent(0, 1));
+  await until(() => r.logs.filter((l) => l.includes("backlog summary")).length >= 2, "summaries");
+  const line = r.logs.find((l) => l.includes("backlog summary"))!;
+  assertStringIncludes(line, "queuedMemory=1");
+  assertStringIncludes(line, "backlogAgeMs=");
+  r.handler.up();
+  await until(() => r.logs.some((l) => l.includes("backlog drained")), "drained");
+  const count = r.logs.filter((l) => l.includes("backlog summary")).length;
+  await new Promise((res) => setTimeout(res, 100));
+  assertEquals(r.logs.filter((l) => l.includes("backlog summary")).length, count);
+  await r.close();
+});

@@ -161,3 +161,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "DEFER_EPHEMERAL=true makes deferred command replies ephemeral",
+  ...sanitizers,
+  async fn() {
+    const e2e = await startE2E({
+      sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 },
+      env: { DEFER_EPHEMERAL: "true" },
+    });
+    try {
+      await e2e.service.allReady;
+      await until(() => e2e.handler.events.length >= 1, "READY delivered");
+      await e2e.handler.down();
+      const id = e2e.sim.emitInteraction(0, { type: 2 }).d.id as string;
+      await until(() => e2e.sim.callbacks.some((cb) => cb.interactionId === id), "callback");
+      const cb = e2e.sim.callbacks.find((cb) => cb.interactionId === id)!;
+      assertEquals([cb.type, (cb.data as { flags?: number })?.flags], [5, 64]);
+    } finally {
+      await e2e.close();
+    }
+  },
+});
