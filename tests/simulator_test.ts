@@ -10,9 +10,11 @@ import {
   createSimulator,
   type Simulator,
   type SimulatorOptions,
+  startMessageStream,
   waitFor,
 } from "../src/simulator/mod.ts";
 import { checkCallback } from "../src/simulator/callback_rules.ts";
+import { clientCloseEndsSession, serverCloseKeepsSession } from "../src/simulator/close_codes.ts";
 import { createReplayBuffer } from "../src/simulator/replay_buffer.ts";
 import { shardForGuild } from "../src/simulator/snowflake.ts";
 
@@ -154,7 +156,7 @@ interface Harness {
 
 async function withSim(
   options: Partial<SimulatorOptions>,
-  fn: (h: Harness) => Promise<void>,
+  fn: (h: Harness) => Promise<void> | void,
 ): Promise<void> {
   const sim = await createSimulator({
     token: TOKEN,
@@ -318,13 +320,17 @@ Deno.test("gateway sends Hello, ACKs heartbeats, and honours pauseHeartbeatAcks/
     client.send(identify([0, 1]));
     await client.next((p) => p.t === "READY");
 
+    h.sim.requestHeartbeat(0);
+    const request = await client.next((p) => p.op === 1);
+    assert.deepEqual([request.s, request.t], [null, null]);
+
     h.sim.pauseHeartbeatAcks(0, true);
     const before = client.messages.length;
     client.send({ op: 1, d: 1 });
-    // Mark the heartbeat as processed with a later observable reply.
-    h.sim.requestHeartbeat(0);
-    await client.next((p) => p.op === 1, before);
     await waitFor(() => h.sim.received.filter((r) => r.op === 1).length === 2);
+    // Anything sent before this marker has arrived once the marker has.
+    const marker = h.sim.dispatch(0, "TYPING_START", {});
+    await client.next((p) => p.s === marker);
     assert.equal(client.messages.slice(before).filter((p) => p.op === 11).length, 0);
 
     h.sim.pauseHeartbeatAcks(0, false);
@@ -598,7 +604,8 @@ Deno.test("resume fails with op 9 false for unknown, expired, ended or too-old s
     assert.match((await expectOp9(resume(first.sessionId, 1))).reason!, /replay buffer/);
     assert.equal((await expectOp9(resume(first.sessionId, 5))).reason, "session expired");
 
-    // A client close with 1000 ends the session.
+    // A client close with 1000 ends the session (1001 too, but Deno's
+    // WebSocket cannot send it; see the close code unit test).
     const { client, ready } = await h.ready([0, 1]);
     const ended = (ready.d as { session_id: string }).session_id;
     await client.close(1000);
@@ -704,7 +711,7 @@ Deno.test("expireSessions() on a connected session leaves no resume window after
 // ---------------------------------------------------------------- emit
 
 Deno.test("dispatch() throws for a shard without a session", async () => {
-  await withSim({}, async (h) => {
+  await withSim({}, (h) => {
     assert.throws(
       () => h.sim.dispatch(0, "TYPING_START", {}),
       /Shard 0 has no live or resumable session/,
@@ -873,6 +880,20 @@ Deno.test("op 8 answers GUILD_MEMBERS_CHUNK; op 4 answers voice events; op 3 is 
     assert.equal(state.user_id, h.sim.botId);
     assert.equal(state.self_deaf, true);
     await client.next((p) => p.t === "VOICE_SERVER_UPDATE");
+    // Leaving (channel_id null): a voice state, no voice server.
+    const beforeLeave = client.messages.length;
+    client.send({
+      op: 4,
+      d: { guild_id: guildId, channel_id: null, self_mute: false, self_deaf: false },
+    });
+    const left = await client.next((p) => p.t === "VOICE_STATE_UPDATE", beforeLeave);
+    assert.equal((left.d as Record<string, unknown>).channel_id, null);
+    const marker = h.sim.dispatch(0, "TYPING_START", {});
+    await client.next((p) => p.s === marker);
+    assert.equal(
+      client.messages.slice(beforeLeave).filter((p) => p.t === "VOICE_SERVER_UPDATE").length,
+      0,
+    );
 
     const presence = { since: null, activities: [], status: "idle", afk: false };
     client.send({ op: 3, d: presence });
@@ -1081,9 +1102,13 @@ for (const compression of ["zlib-stream", "zstd-stream"] as const) {
       client.send(identify([0, 1]));
       await client.next((p) => p.t === "READY");
       await waitFor(() => client.dispatches("GUILD_CREATE").length === 3);
-      for (let i = 0; i < 5; i++) h.sim.emitMessageCreate(0);
-      await waitFor(() => client.dispatches("MESSAGE_CREATE").length === 5);
-      assert.deepEqual(client.dispatches().map((p) => p.s), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      // A burst: frames arrive back to back and must decode in order.
+      for (let i = 0; i < 100; i++) h.sim.emitMessageCreate(0);
+      await waitFor(() => client.dispatches("MESSAGE_CREATE").length === 100);
+      assert.deepEqual(
+        client.dispatches().map((p) => p.s),
+        Array.from({ length: 104 }, (_, i) => i + 1),
+      );
       await client.close();
     });
   });
@@ -1100,6 +1125,25 @@ Deno.test("identify compress:true sends dispatches as zlib payloads", async () =
 });
 
 // ---------------------------------------------------------------- lifecycle
+
+Deno.test("startMessageStream() emits MESSAGE_CREATE over connected shards until stopped", async () => {
+  await withSim({ guilds: 2, shards: 2, maxConcurrency: 2 }, async (h) => {
+    const a = await h.ready([0, 2]);
+    const b = await h.ready([1, 2]);
+    const stream = startMessageStream(h.sim, { ratePerSecond: 200 });
+    try {
+      await waitFor(() =>
+        a.client.dispatches("MESSAGE_CREATE").length >= 3 &&
+        b.client.dispatches("MESSAGE_CREATE").length >= 3
+      );
+    } finally {
+      stream.stop();
+    }
+    assert.equal(stream.failed, 0);
+    assert.ok(stream.emitted >= 6);
+    assert.throws(() => startMessageStream(h.sim, { ratePerSecond: 0 }), RangeError);
+  });
+});
 
 Deno.test("shutdown() closes clients with 1001 and is idempotent", async () => {
   const sim = await createSimulator({
@@ -1149,6 +1193,19 @@ Deno.test("checkCallback() follows the callback type table", () => {
     }
   }
   assert.equal(checkCallback({ type: 2, hasMessage: false }, { type: 12 })?.body.code, 50035);
+});
+
+Deno.test("close code rules: which closes keep the session resumable", () => {
+  for (const code of [1000, 1001]) assert.equal(clientCloseEndsSession(code), true);
+  for (const code of [1005, 1006, 3000, 3010, 4000, 4999]) {
+    assert.equal(clientCloseEndsSession(code), false, String(code));
+  }
+  for (const code of [1000, 1001, 4000, 4001, 4002, 4005, 4008]) {
+    assert.equal(serverCloseKeepsSession(code), true, String(code));
+  }
+  for (const code of [4003, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014]) {
+    assert.equal(serverCloseKeepsSession(code), false, String(code));
+  }
 });
 
 Deno.test("createReplayBuffer() keeps the newest entries and knows what it covers", () => {
