@@ -47,7 +47,12 @@ Deno.test("createIdentifyQueue() spaces identifies per bucket and runs buckets i
   const q = createIdentifyQueue({ maxConcurrency: 2, intervalMs: 5000, ...clock });
   const grants: [number, number][] = [];
   await Promise.all(
-    [0, 1, 2, 3, 4, 5].map((id) => q.wait(id).then(() => grants.push([id, clock.now()]))),
+    [0, 1, 2, 3, 4, 5].map((id) =>
+      q.wait(id).then((t) => {
+        grants.push([id, clock.now()]);
+        t.sent();
+      })
+    ),
   );
   const byShard = new Map(grants);
   // Bucket 0: shards 0, 2, 4; bucket 1: shards 1, 3, 5.
@@ -70,19 +75,34 @@ Deno.test("createIdentifyQueue() waits for the reset once session starts run out
     ...clock,
   });
   const start = clock.now();
-  await q.wait(0);
+  (await q.wait(0)).sent();
   assertEquals(clock.now(), start);
-  await q.wait(1);
+  (await q.wait(1)).sent();
   assert(clock.now() - start >= 60_000);
 });
 
 Deno.test("createIdentifyQueue() rejects waits once the signal aborts", async () => {
   const q = createIdentifyQueue({ maxConcurrency: 1, intervalMs: 60_000 });
-  await q.wait(0);
+  (await q.wait(0)).sent();
   const c = new AbortController();
   const waiting = q.wait(1, c.signal);
   c.abort(new Error("stop"));
   await assertRejects(waiting, Error);
+});
+
+Deno.test("createIdentifyQueue() spaces identifies from when they were sent, not granted", async () => {
+  const clock = virtualClock();
+  const q = createIdentifyQueue({ maxConcurrency: 1, intervalMs: 5000, ...clock });
+  const first = await q.wait(0);
+  const grantedAt = clock.now();
+  const second = q.wait(1).then((t) => {
+    t.sent();
+    return clock.now();
+  });
+  // Opening the first shard's socket took 2 s before its identify left.
+  await clock.sleep(2000);
+  first.sent();
+  assert((await second) - grantedAt >= 7000);
 });
 
 Deno.test("backoffDelay() grows exponentially from the base and stays under the cap", () => {

@@ -6,8 +6,19 @@ import type { Logger } from "../log.ts";
  * implementation can coordinate several processes later.
  */
 export interface IdentifyQueue {
-  /** Resolves when `shardId` may send its identify; rejects if `signal` aborts first. */
-  wait(shardId: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves when `shardId` may identify; rejects if `signal` aborts first.
+   * The caller calls the ticket's `sent()` the moment the identify payload is on
+   * the wire: the bucket's next identify is spaced from then, not from the grant,
+   * because opening a socket takes a variable time and Discord counts arrivals.
+   */
+  wait(shardId: number, signal?: AbortSignal): Promise<IdentifyTicket>;
+}
+
+/** A granted identify. */
+export interface IdentifyTicket {
+  /** The identify payload was sent (idempotent). */
+  sent(): void;
 }
 
 /** Options of {@linkcode createIdentifyQueue}. */
@@ -27,6 +38,8 @@ export interface IdentifyQueueOptions {
   now?: () => number;
   /** @default delay */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** How long a bucket waits for `sent()` before moving on (a connect that hangs). @default 30000 */
+  sendTimeoutMs?: number;
 }
 
 /** The in-memory {@linkcode IdentifyQueue}: per bucket FIFO, one identify per `intervalMs`. */
@@ -43,6 +56,7 @@ export function createIdentifyQueue(options: IdentifyQueueOptions): IdentifyQueu
     logger,
     now = Date.now,
     sleep = delay,
+    sendTimeoutMs = 30_000,
   } = options;
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
     throw new RangeError(`maxConcurrency must be a positive integer, got ${maxConcurrency}`);
@@ -82,19 +96,31 @@ export function createIdentifyQueue(options: IdentifyQueueOptions): IdentifyQueu
     wait(shardId, signal) {
       const bucket = shardId % maxConcurrency;
       const previous = tails.get(bucket) ?? Promise.resolve();
+      const ticket = Promise.withResolvers<IdentifyTicket>();
       const turn = previous.catch(() => {}).then(async () => {
-        signal?.throwIfAborted();
-        const last = lastAt.get(bucket);
-        if (last !== undefined) {
-          const wait = last + intervalMs - now();
-          if (wait > 0) await sleep(wait, signal);
+        try {
+          signal?.throwIfAborted();
+          const last = lastAt.get(bucket);
+          if (last !== undefined) {
+            const wait = last + intervalMs - now();
+            if (wait > 0) await sleep(wait, signal);
+          }
+          await takeSessionStart(signal);
+        } catch (error) {
+          ticket.reject(error);
+          return;
         }
-        await takeSessionStart(signal);
-        lastAt.set(bucket, now());
         granted++;
+        // The bucket stays held until the identify is on the wire (or the connect gave up).
+        const sent = Promise.withResolvers<void>();
+        const timer = setTimeout(sent.resolve, sendTimeoutMs);
+        ticket.resolve({ sent: () => sent.resolve() });
+        await sent.promise;
+        clearTimeout(timer);
+        lastAt.set(bucket, now());
       });
       tails.set(bucket, turn);
-      return turn;
+      return ticket.promise;
     },
   };
 }

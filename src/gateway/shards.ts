@@ -8,7 +8,7 @@ import { backoffDelay, delay } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
 import { classifyClose, FatalGatewayError } from "./close_codes.ts";
-import type { IdentifyQueue } from "./identify_queue.ts";
+import type { IdentifyQueue, IdentifyTicket } from "./identify_queue.ts";
 
 /** A Discord dispatch (op 0) as it left the shard: plain data, safe to send to a worker or over a network. */
 export interface GatewayDispatch {
@@ -166,11 +166,24 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
   let failures = 0;
 
   const baseIdentify = shard.identify.bind(shard);
+  let ticket: IdentifyTicket | undefined;
   shard.identify = async () => {
     onShardEvent?.(shard.id, "identifying");
-    await identifyQueue.wait(shard.id, signal);
+    ticket?.sent();
+    ticket = await identifyQueue.wait(shard.id, signal);
     log.debug("identifying");
-    await baseIdentify();
+    try {
+      await baseIdentify();
+    } finally {
+      ticket?.sent();
+    }
+  };
+
+  const baseSend = shard.send.bind(shard);
+  shard.send = async (message, highPriority) => {
+    await baseSend(message, highPriority);
+    // Spacing is counted from the identify leaving, which is what Discord sees.
+    if (message.op === 2) ticket?.sent();
   };
 
   const baseResume = shard.resume.bind(shard);

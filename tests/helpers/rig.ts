@@ -59,7 +59,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
     GATEWAY_INTENTS: "Guilds,GuildMessages",
     GATEWAY_AUTHORIZATION: "gateway-secret",
-    SPAWN_SHARD_DELAY: String(options.sim?.identifyIntervalMs ?? 5000),
+    // Same margin over Discord's window as the production default (5100 for 5000).
+    SPAWN_SHARD_DELAY: String((options.sim?.identifyIntervalMs ?? 5000) + 100),
     DATA_DIR: dataDir,
     ...options.env,
   };
