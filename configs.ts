@@ -38,6 +38,10 @@ export interface Config {
   retryMaxDelayMs: number;
   /** Whether interactions deferred by the proxy answer ephemerally. */
   deferEphemeral: boolean;
+  /** On SIGTERM/SIGINT, how long the queue may keep delivering before the rest is journaled, ms. */
+  shutdownDrainMs: number;
+  /** How often resumable sessions are written to `DATA_DIR`, ms. */
+  sessionSaveIntervalMs: number;
   /** Logging. */
   log: { level: LogLevel; format: "pretty" | "json" };
 }
@@ -88,6 +92,8 @@ const EXAMPLES: Record<string, string> = {
   QUEUE_MAX_DISK_BYTES: "QUEUE_MAX_DISK_BYTES=4GiB",
   RETRY_MAX_DELAY_MS: "RETRY_MAX_DELAY_MS=30000",
   DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
+  SHUTDOWN_DRAIN_MS: "SHUTDOWN_DRAIN_MS=5000",
+  SESSION_SAVE_INTERVAL_MS: "SESSION_SAVE_INTERVAL_MS=500",
   LOG_LEVEL: "LOG_LEVEL=info",
   LOG_FORMAT: "LOG_FORMAT=pretty",
 };
@@ -282,6 +288,8 @@ export function loadConfig(env: Env): Config {
     },
     retryMaxDelayMs: int("RETRY_MAX_DELAY_MS", 30_000, 1_000, 3_600_000)!,
     deferEphemeral: bool("DEFER_EPHEMERAL", false),
+    shutdownDrainMs: int("SHUTDOWN_DRAIN_MS", 5_000, 0, 600_000)!,
+    sessionSaveIntervalMs: int("SESSION_SAVE_INTERVAL_MS", 500, 50, 60_000)!,
     log: {
       level: oneOf("LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
       format: oneOf("LOG_FORMAT", ["pretty", "json"] as const, "pretty"),

@@ -48,8 +48,9 @@ async function main(): Promise<number> {
   const onSignal = (name: string) => {
     signals++;
     if (signals > 1) {
-      logger.warn("second signal: exiting now", { signal: name });
-      Deno.exit(exitCode);
+      logger.warn("second signal: saving sessions and exiting now", { signal: name });
+      service.saveSessions().catch(() => {}).finally(() => Deno.exit(exitCode));
+      return;
     }
     logger.info("stopping", { signal: name });
     done.resolve();

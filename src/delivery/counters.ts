@@ -23,6 +23,8 @@ export interface DeliveryCounters {
   deferFailed: number;
   /** Interactions the bot had already answered when the proxy tried to defer. */
   alreadyAcknowledged: number;
+  /** Events Discord replayed on a resume that the journal already held. */
+  replayDuplicates: number;
   /** Gauge: events waiting in memory. */
   queuedMemory: number;
   /** Gauge: bytes waiting in memory. */
@@ -51,6 +53,7 @@ export function createCounters(): DeliveryCounters {
     deferred: 0,
     deferFailed: 0,
     alreadyAcknowledged: 0,
+    replayDuplicates: 0,
     queuedMemory: 0,
     queuedMemoryBytes: 0,
     queuedDisk: 0,

@@ -6,7 +6,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { QueuedEvent } from "./types.ts";
 
-/** A journaled event; `pos` orders it within its shard. */
+/** A journaled event; `pos` orders it within its shard (unique per shard). */
 export interface JournalRecord extends QueuedEvent {
   pos: number;
 }
@@ -20,8 +20,18 @@ export interface Journal {
   /** Removes a shard's records up to and including `pos`. */
   remove(shardId: number, uptoPos: number): void;
   /** Records and payload bytes per shard. */
-  stats(): Map<number, { events: number; bytes: number; maxPos: number }>;
+  stats(): Map<number, { events: number; bytes: number; minPos: number; maxPos: number }>;
+  /** Per shard and session, the range of `s` journaled (a restart dedupes Discord's replay with it). */
+  ranges(): JournalRange[];
   close(): void;
+}
+
+/** The journaled sequence numbers of one shard's session. */
+export interface JournalRange {
+  shardId: number;
+  session: string;
+  minS: number;
+  maxS: number;
 }
 
 /** Options of {@linkcode createSqliteJournal}. */
@@ -40,26 +50,30 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     PRAGMA synchronous = NORMAL;
     PRAGMA journal_size_limit = 67108864;
     CREATE TABLE IF NOT EXISTS events (
-      pos INTEGER PRIMARY KEY,
+      pos INTEGER NOT NULL,
       shard INTEGER NOT NULL,
       s INTEGER NOT NULL,
+      session TEXT,
       t TEXT NOT NULL,
       received_at INTEGER NOT NULL,
       meta TEXT,
       raw TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
+    CREATE UNIQUE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
   `);
   const insert: StatementSync = db.prepare(
-    "INSERT OR REPLACE INTO events (shard, pos, s, t, received_at, meta, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const select = db.prepare(
-    "SELECT shard, pos, s, t, received_at, meta, raw FROM events WHERE shard = ? ORDER BY pos LIMIT ?",
+    "SELECT shard, pos, s, session, t, received_at, meta, raw FROM events WHERE shard = ? ORDER BY pos LIMIT ?",
   );
   const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
   const any = db.prepare("SELECT 1 FROM events LIMIT 1");
+  const rangeQuery = db.prepare(
+    "SELECT shard, session, MIN(s) AS minS, MAX(s) AS maxS FROM events WHERE session IS NOT NULL GROUP BY shard, session",
+  );
   const summary = db.prepare(
-    "SELECT shard, COUNT(*) AS n, SUM(LENGTH(CAST(raw AS BLOB))) AS bytes, MAX(pos) AS maxPos FROM events GROUP BY shard",
+    "SELECT shard, COUNT(*) AS n, SUM(LENGTH(CAST(raw AS BLOB))) AS bytes, MIN(pos) AS minPos, MAX(pos) AS maxPos FROM events GROUP BY shard",
   );
   return {
     append(events) {
@@ -74,7 +88,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
               expired: e.expired,
             })
             : null;
-          insert.run(e.shardId, e.pos, e.s, e.t, e.receivedAt, meta, e.raw);
+          insert.run(e.shardId, e.pos, e.s, e.session ?? null, e.t, e.receivedAt, meta, e.raw);
         }
         db.exec("COMMIT");
       } catch (error) {
@@ -90,6 +104,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
           shardId: Number(r.shard),
           pos: Number(r.pos),
           s: Number(r.s),
+          session: r.session == null ? undefined : String(r.session),
           t: String(r.t),
           receivedAt: Number(r.received_at),
           raw: String(r.raw),
@@ -106,16 +121,31 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       }
     },
     stats() {
-      const out = new Map<number, { events: number; bytes: number; maxPos: number }>();
+      const out = new Map<
+        number,
+        { events: number; bytes: number; minPos: number; maxPos: number }
+      >();
       for (const row of summary.all()) {
         const r = row as Record<string, unknown>;
         out.set(Number(r.shard), {
           events: Number(r.n),
           bytes: Number(r.bytes ?? 0),
+          minPos: Number(r.minPos ?? 0),
           maxPos: Number(r.maxPos ?? 0),
         });
       }
       return out;
+    },
+    ranges() {
+      return rangeQuery.all().map((row) => {
+        const r = row as Record<string, unknown>;
+        return {
+          shardId: Number(r.shard),
+          session: String(r.session),
+          minS: Number(r.minS),
+          maxS: Number(r.maxS),
+        };
+      });
     },
     close() {
       db.close();

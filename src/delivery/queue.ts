@@ -40,6 +40,14 @@ export interface DeliveryQueueOptions {
   summaryIntervalMs?: number;
   /** Journal records read back per batch. @default 512 */
   readBatch?: number;
+  /**
+   * Shards about to resume a stored session (shard id -> session id). Their journaled
+   * events wait until RESUMED, so Discord's replay of older events can go in front of them,
+   * and replayed events already in the journal are skipped.
+   */
+  resuming?: ReadonlyMap<number, string>;
+  /** Longest a resuming shard's journaled events wait for RESUMED, ms. @default 60000 */
+  replayHoldMs?: number;
   /** @default Date.now */
   now?: () => number;
 }
@@ -56,6 +64,11 @@ export interface DeliveryQueue {
   depth(shardId?: number): { memory: number; disk: number };
   /** Age of the oldest waiting event, ms (0 when empty). */
   backlogAgeMs(): number;
+  /**
+   * The highest `s` of `session` on `shardId` such that every dispatch up to it was
+   * delivered or journaled, given the last `s` received: what a resume may safely name.
+   */
+  resumeSeq(shardId: number, session: string, lastReceived: number): number;
   readonly counters: DeliveryCounters;
 }
 
@@ -67,11 +80,18 @@ interface Lane {
   diskBytes: number;
   /** Last `pos` of the batch loaded from the journal; removed once delivered. */
   batchEnd?: number;
+  /** Next `pos` for replayed events that must sort before this lane's journaled ones. */
+  fillPos?: number;
   running: boolean;
+  /** Waiting for a resume's replay before delivering journaled events. */
+  held: boolean;
   failing: boolean;
   attempt: number;
   inFlight: boolean;
 }
+
+/** A queued event whose copy is in the journal (so a crash cannot lose it). */
+type Durable = QueuedEvent & { durable?: boolean };
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
 export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueue {
@@ -89,6 +109,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     interactionTtlMs = 900_000,
     summaryIntervalMs = 60_000,
     readBatch = 512,
+    resuming = new Map<number, string>(),
+    replayHoldMs = 60_000,
     now = Date.now,
   } = options;
   if (!(maxEvents >= 1)) throw new RangeError(`maxEvents must be >= 1, got ${maxEvents}`);
@@ -105,6 +127,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   let spillTimer: ReturnType<typeof setTimeout> | undefined;
   let nextPos = 1;
   let diskBytes = 0;
+  const replay = new Map<number, { session: string; minS: number; maxS: number }>();
+  let holdTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
   let backlog:
     | {
@@ -124,6 +148,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         disk: 0,
         diskBytes: 0,
         running: false,
+        held: false,
         failing: false,
         attempt: 0,
         inFlight: false,
@@ -140,16 +165,43 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l.disk = s.events;
       l.diskBytes = s.bytes;
       diskBytes += s.bytes;
+      l.fillPos = s.minPos - 1_000_000;
       counters.queuedDisk += s.events;
       counters.queuedDiskBytes += s.bytes;
       nextPos = Math.max(nextPos, s.maxPos + 1);
+    }
+    for (const r of journal.ranges()) {
+      if (resuming.get(r.shardId) === r.session) {
+        replay.set(r.shardId, r);
+        lane(r.shardId).held = true;
+      }
     }
     if (lanes.size > 0) {
       log.info("delivering events journaled by an earlier run", {
         events: counters.queuedDisk,
         shards: lanes.size,
+        waitingForReplay: replay.size,
       });
       for (const l of lanes.values()) start(l);
+    }
+    if (replay.size > 0) {
+      holdTimer = setTimeout(() => {
+        if (replay.size > 0) {
+          log.warn("resumes did not finish in time; delivering journaled events now", {
+            shards: [...replay.keys()].join(","),
+          });
+        }
+        for (const id of [...replay.keys()]) release(id);
+      }, replayHoldMs);
+    }
+  }
+
+  function release(shardId: number) {
+    replay.delete(shardId);
+    const l = lanes.get(shardId);
+    if (l?.held) {
+      l.held = false;
+      start(l);
     }
   }
 
@@ -220,8 +272,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l.disk = 0;
       return;
     }
-    for (const r of records) {
+    for (const r of records as Durable[]) {
       const size = r.raw.length;
+      r.durable = true;
       l.mem.push(r);
       l.disk--;
       l.diskBytes -= size;
@@ -433,14 +486,14 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   }
 
   function start(l: Lane) {
-    if (l.running || closed) return;
+    if (l.running || closed || l.held) return;
     l.running = true;
     const p = run(l).catch((error) => log.error("delivery lane crashed", { shardId: l.id, error }))
       .finally(() => {
         l.running = false;
         runs.delete(p);
         // Work may have arrived between the loop's last look and now.
-        if (!closed && (l.mem.length > 0 || l.disk > 0)) start(l);
+        if (!closed && !l.held && (l.mem.length > 0 || l.disk > 0)) start(l);
         checkIdle();
       });
     runs.add(p);
@@ -458,16 +511,30 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   return {
     counters,
     push(event) {
+      let fill = false;
+      const r = replay.get(event.shardId);
+      if (r) {
+        if (event.t === "READY" || event.t === "RESUMED") {
+          release(event.shardId);
+        } else if (event.session === r.session) {
+          if (event.s >= r.minS && event.s <= r.maxS) {
+            counters.replayDuplicates++;
+            return;
+          }
+          // Older than the journal: goes in front of it.
+          fill = event.s < r.minS;
+        }
+      }
       counters.received++;
       bump(counters.receivedByType, event.t);
       bump(counters.receivedByShard, event.shardId);
-      event.pos = nextPos++;
       const l = lane(event.shardId);
+      event.pos = fill && l.fillPos !== undefined ? l.fillPos++ : nextPos++;
       if (event.interaction) watchInteraction(event, l);
       const size = event.raw.length;
       if (
-        closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
-        counters.queuedMemoryBytes + size > maxBytes
+        !fill && (closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
+          counters.queuedMemoryBytes + size > maxBytes)
       ) {
         spill(l, event);
         if (closed) flushSpill();
@@ -497,6 +564,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     async close() {
       if (closed) return;
       closed = true;
+      clearTimeout(holdTimer);
       stop.abort(new Error("delivery queue closed"));
       await Promise.allSettled([...runs]);
       for (const t of watchdogs.values()) clearTimeout(t);
@@ -518,6 +586,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         }
         if (rest.length > 0) {
           journal.append(rest);
+          for (const e of rest as Durable[]) e.durable = true;
           log.info("undelivered events written to the journal for the next start", {
             events: rest.length,
           });
@@ -538,6 +607,18 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       return { memory: counters.queuedMemory, disk: counters.queuedDisk };
     },
     backlogAgeMs,
+    resumeSeq(shardId, session, lastReceived) {
+      const l = lanes.get(shardId);
+      if (l) {
+        for (const e of l.mem as Iterable<Durable>) {
+          if (e.session === session && !e.durable) return Math.min(lastReceived, e.s - 1);
+        }
+      }
+      for (const e of pendingSpill) {
+        if (e.shardId === shardId && e.session === session) return Math.min(lastReceived, e.s - 1);
+      }
+      return lastReceived;
+    },
   };
 }
 

@@ -5,4 +5,5 @@
  */
 export * from "./close_codes.ts";
 export * from "./identify_queue.ts";
+export * from "./sessions.ts";
 export * from "./shards.ts";

@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
 import { classifyClose, FatalGatewayError } from "./close_codes.ts";
 import type { IdentifyQueue, IdentifyTicket } from "./identify_queue.ts";
+import type { SessionRecord } from "./sessions.ts";
 
 /** A Discord dispatch (op 0) as it left the shard: plain data, safe to send to a worker or over a network. */
 export interface GatewayDispatch {
@@ -18,6 +19,8 @@ export interface GatewayDispatch {
   t: string;
   /** Sequence number (`s`) within the shard's session. */
   s: number;
+  /** Discord session id the dispatch arrived on. */
+  sessionId?: string;
   /** Discord's payload `{op, d, s, t}` exactly as received (JSON text), so forwarding never re-serializes it. */
   raw: string;
   /** Epoch ms when the proxy received it. */
@@ -38,6 +41,8 @@ export interface ShardGatewayOptions {
   lastShardId?: number;
   /** Every identify (first, after a failed resume, after op 9) waits here. */
   identifyQueue: IdentifyQueue;
+  /** Stored sessions to resume at spawn instead of identifying (not bound by the identify queue). */
+  sessions?: ReadonlyMap<number, SessionRecord>;
   /** Receives every dispatch; must not throw (errors are logged). */
   onDispatch(dispatch: GatewayDispatch, payload: DispatchPayload): void;
   /** A close code that must stop the process (4004, 4010-4014). */
@@ -60,6 +65,9 @@ export interface DispatchPayload {
 }
 
 const RAW = Symbol("raw");
+/** Resume attempts after connection failures before Discordeno's identify takes over. */
+const MAX_RESUME_TRIES = 4;
+const RESUME_URL_FALLBACK_AFTER = 2;
 
 /**
  * Creates Discordeno's gateway manager for this process's shard range, with the
@@ -145,12 +153,21 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
     const ids: number[] = [];
     for (let id = gateway.firstShardId; id <= gateway.lastShardId; id++) ids.push(id);
     const maxConcurrency = gateway.connection.sessionStartLimit.maxConcurrency;
-    // All at once: the identify queue orders them per bucket, FIFO by shard id.
-    await Promise.all(
-      ids.map((id) =>
-        gateway.tellWorkerToIdentify(gateway.calculateWorkerId(id), id, id % maxConcurrency)
-      ),
-    );
+    // All at once: resumes need no identify slot, and the identify queue orders the
+    // rest per bucket, FIFO by shard id.
+    await Promise.all(ids.map((id) => {
+      const stored = options.sessions?.get(id);
+      if (!stored) {
+        return gateway.tellWorkerToIdentify(gateway.calculateWorkerId(id), id, id % maxConcurrency);
+      }
+      const shard = buildShard(id);
+      gateway.shards.set(id, shard);
+      shard.sessionId = stored.sessionId;
+      shard.previousSequenceNumber = stored.seq;
+      shard.resumeGatewayUrl = stored.resumeGatewayUrl;
+      logger.debug("resuming a stored session", { shard: id, seq: stored.seq });
+      return shard.resume();
+    }));
   };
 
   signal?.addEventListener("abort", () => {
@@ -164,6 +181,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
   const { logger, signal, identifyQueue, onDispatch, onFatal, onShardEvent } = options;
   const log = logger.with({ shard: shard.id });
   let failures = 0;
+  let resumeTries = 0;
 
   const baseIdentify = shard.identify.bind(shard);
   let ticket: IdentifyTicket | undefined;
@@ -209,6 +227,21 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
       return;
     }
     const attempt = failures++;
+    if (action === "resume" && shard.sessionId) {
+      // Discordeno identifies after one failed resume; a connection that merely failed
+      // deserves more tries, first on the resume URL, then on the main gateway URL
+      // (peers saw shards stuck for hours on a dead resume host).
+      if (resumeTries < MAX_RESUME_TRIES && shard.state === ShardState.Resuming) {
+        shard.state = ShardState.Disconnected;
+      }
+      resumeTries++;
+      if (resumeTries === RESUME_URL_FALLBACK_AFTER && shard.resumeGatewayUrl) {
+        log.warn("resume URL keeps failing; falling back to the main gateway URL", {
+          resumeGatewayUrl: shard.resumeGatewayUrl,
+        });
+        shard.resumeGatewayUrl = "";
+      }
+    }
     log.info("shard disconnected", { code: close.code, reason, next: action, attempt });
     try {
       if (attempt > 0) {
@@ -243,6 +276,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
     const packet = received as unknown as DispatchPayload & { [RAW]?: string };
     if (packet.t === "READY" || packet.t === "RESUMED") {
       failures = 0;
+      resumeTries = 0;
       onShardEvent?.(shard.id, packet.t === "READY" ? "ready" : "resumed");
     }
     try {
@@ -250,6 +284,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
         shardId: shard.id,
         t: packet.t,
         s: packet.s,
+        sessionId: shard.sessionId,
         raw: packet[RAW] ?? JSON.stringify(packet),
         receivedAt: Date.now(),
       }, packet);

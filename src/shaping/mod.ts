@@ -21,6 +21,7 @@ export function createShaper(): Shaper {
       raw: dispatch.raw,
       t: dispatch.t,
       s: dispatch.s,
+      session: dispatch.sessionId,
       receivedAt: dispatch.receivedAt,
     };
     if (dispatch.t === "INTERACTION_CREATE") {
