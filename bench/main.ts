@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { benchDrain, benchQueuedMemoryIsolated } from "./queue_bench.ts";
+import { benchRestart } from "./restart_bench.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -13,9 +14,9 @@ const { values } = parseArgs({
 });
 const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
 const sizes = {
-  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000 },
-  quick: { drain: [[100_000, 16], [20_000, 1]], memory: 1_000_000 },
-  full: { drain: [[100_000, 16], [100_000, 4], [100_000, 1]], memory: 1_000_000 },
+  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000, restart: [2, 2] },
+  quick: { drain: [[100_000, 16], [20_000, 1]], memory: 1_000_000, restart: [8, 1] },
+  full: { drain: [[100_000, 16], [100_000, 4], [100_000, 1]], memory: 1_000_000, restart: [32, 1] },
 }[mode];
 
 const outDir = values.out ?? new URL(".", import.meta.url).pathname;
@@ -28,6 +29,9 @@ for (const [events, shards] of sizes.drain) {
 const memory = await benchQueuedMemoryIsolated(sizes.memory);
 console.log(`memory with ${memory.events} queued: ${memory.rssMiB} MiB RSS`, memory);
 
+const restart = await benchRestart(sizes.restart[0], sizes.restart[1]);
+console.log("restart", restart);
+
 const result = {
   mode,
   date: new Date().toISOString(),
@@ -35,6 +39,7 @@ const result = {
   cores: navigator.hardwareConcurrency,
   drains,
   memory,
+  restart,
 };
 await Deno.writeTextFile(
   `${outDir}/results${mode === "smoke" ? ".smoke" : ""}.json`,
@@ -56,6 +61,11 @@ const md = [
   "| events queued (handler down) | payload bytes | in memory | on disk | RSS before | RSS | V8 heap used | journal on disk |",
   "|---:|---:|---:|---:|---:|---:|---:|---:|",
   `| ${memory.events} | ${memory.payloadBytes} | ${memory.inMemory} | ${memory.onDisk} | ${memory.rssBeforeMiB} MiB | ${memory.rssMiB} MiB | ${memory.heapUsedMiB} MiB | ${memory.diskMiB} MiB |`,
+  "",
+  "| start-up | shards | max_concurrency | floor: (ceil(shards/mc) - 1) x 5 s | seconds to all shards live | identifies |",
+  "|---|---:|---:|---:|---:|---:|",
+  `| cold start (identify) | ${restart.shards} | ${restart.maxConcurrency} | ${restart.identifyBoundSeconds} | ${restart.identifySeconds} | ${restart.shards} |`,
+  `| restart after SIGTERM (resume) | ${restart.shards} | ${restart.maxConcurrency} | - | ${restart.resumeSeconds} | ${restart.identifiesOnRestart} |`,
   "",
 ].join("\n");
 if (mode !== "smoke") await Deno.writeTextFile(`${outDir}/RESULTS.md`, md);

@@ -51,5 +51,6 @@ Deno.test("deno task bench --smoke runs the harness end to end", async () => {
   assertEquals(result.mode, "smoke");
   for (const d of result.drains) assert(d.eventsPerSecond > 0);
   assertEquals(result.memory.inMemory + result.memory.onDisk, result.memory.events);
+  assertEquals(result.restart.identifiesOnRestart, 0, "the restart resumed");
   await Deno.remove(out, { recursive: true });
 });

@@ -1,0 +1,108 @@
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { startTestHandler } from "./helpers/handler.ts";
+import { until } from "./helpers/wait.ts";
+import { createFileSessionStore, type SessionRecord } from "../src/gateway/sessions.ts";
+import { createDeliveryQueue, createSqliteJournal, type QueuedEvent } from "../src/delivery/mod.ts";
+import { createHttpTransport } from "../src/transport/mod.ts";
+import { createLogger } from "../src/log.ts";
+
+function logger() {
+  const lines: string[] = [];
+  return { lines, logger: createLogger({ write: (_l, line) => lines.push(line) }) };
+}
+
+const RECORD: SessionRecord = {
+  shardId: 3,
+  sessionId: "abc",
+  resumeGatewayUrl: "wss://resume.example",
+  totalShards: 8,
+  seq: 41,
+  savedAt: 1,
+};
+
+Deno.test("createFileSessionStore() round-trips sessions through an atomic write", async () => {
+  const dir = await Deno.makeTempDir();
+  const { logger: log } = logger();
+  const store = createFileSessionStore({ path: `${dir}/s.json`, token: "t.o.k", logger: log });
+  assertEquals(await store.load(), []);
+  await store.save([RECORD]);
+  assertEquals(await store.load(), [RECORD]);
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  assertEquals(names, ["s.json"], "no temporary file left behind");
+  assert(!(await Deno.readTextFile(`${dir}/s.json`)).includes("t.o.k"), "the token is not stored");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("createFileSessionStore() ignores another token's file and malformed records, with warnings", async () => {
+  const dir = await Deno.makeTempDir();
+  const { lines, logger: log } = logger();
+  const path = `${dir}/s.json`;
+  await createFileSessionStore({ path, token: "other", logger: log }).save([RECORD]);
+  const mine = createFileSessionStore({ path, token: "mine", logger: log });
+  assertEquals(await mine.load(), []);
+  assert(lines.some((l) => l.includes("another bot token")));
+  await mine.save([RECORD, { ...RECORD, shardId: -1 } as SessionRecord]);
+  assertEquals(await mine.load(), [RECORD]);
+  assert(lines.some((l) => l.includes("malformed session record")));
+  await Deno.remove(dir, { recursive: true });
+});
+
+function ev(shardId: number, s: number, session: string): QueuedEvent {
+  return {
+    shardId,
+    s,
+    session,
+    t: "MESSAGE_CREATE",
+    receivedAt: Date.now(),
+    raw: JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s, d: {} }),
+  };
+}
+
+Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal and skips what it holds", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/j.sqlite`;
+  // A crashed run left s=50..60 of session A on disk; s=40..49 were only in memory.
+  const j1 = createSqliteJournal({ path });
+  j1.append(Array.from({ length: 11 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })));
+  j1.close();
+
+  const handler = await startTestHandler();
+  const { logger: log } = logger();
+  const journal = createSqliteJournal({ path });
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: handler.url, authorization: "x" }),
+    logger: log,
+    journal,
+    resuming: new Map([[0, "A"]]),
+  });
+  // Nothing is delivered until the resume's replay has arrived.
+  await new Promise((r) => setTimeout(r, 50));
+  assertEquals(handler.events.length, 0);
+  for (let s = 40; s <= 65; s++) queue.push(ev(0, s, "A")); // Discord's replay and new events
+  queue.push({ ...ev(0, 66, "A"), t: "RESUMED" });
+  await until(() => handler.events.length === 27, "27 deliveries");
+  assertEquals(handler.events.map((e) => e.data.s), Array.from({ length: 27 }, (_, i) => 40 + i));
+  assertEquals(queue.counters.replayDuplicates, 11);
+  await queue.close();
+  journal.close();
+  await handler.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("createDeliveryQueue().resumeSeq() stops before the oldest event only held in memory", async () => {
+  const handler = await startTestHandler();
+  await handler.down();
+  const { logger: log } = logger();
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: handler.url, authorization: "x" }),
+    logger: log,
+    retry: { baseMs: 10_000 },
+  });
+  assertEquals(queue.resumeSeq(0, "A", 9), 9);
+  for (let s = 10; s <= 12; s++) queue.push(ev(0, s, "A"));
+  assertEquals(queue.resumeSeq(0, "A", 12), 9);
+  assertEquals(queue.resumeSeq(0, "B", 3), 3, "another session's events do not hold it back");
+  assertEquals(queue.resumeSeq(1, "A", 7), 7);
+  await queue.close();
+  await handler.close();
+});
