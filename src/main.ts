@@ -3,17 +3,17 @@
  * environment, serves HTTP and listens for signals.
  * @module
  */
-import { ConfigError, loadConfig, secretsOf } from "../configs.ts";
+import { type Config, ConfigError, loadConfig, secretsOf } from "../configs.ts";
 import { createControlHandler } from "./control/server.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, type Logger } from "./log.ts";
 import { RestAuthError } from "./rest/mod.ts";
-import { createService } from "./service.ts";
+import { createService, type Service } from "./service.ts";
 
 /** Exit codes, documented in the README. */
-export const EXIT = { ok: 0, fatalGateway: 1, config: 2, restAuth: 3 } as const;
+export const EXIT = { ok: 0, fatalGateway: 1, config: 2, restAuth: 3, startup: 4 } as const;
 
 async function main(): Promise<number> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(Deno.env.toObject());
   } catch (error) {
@@ -34,15 +34,30 @@ async function main(): Promise<number> {
     logger.error("unhandled rejection (kept running)", { error: event.reason });
   });
 
-  const service = await createService({ config, logger });
+  let service: Service;
+  let server: Deno.HttpServer;
   let alive = true;
-  const server = Deno.serve({
-    hostname: config.http.host,
-    port: config.http.port,
-    onListen: ({ hostname, port }) => logger.info("control API listening", { hostname, port }),
-  }, createControlHandler({ alive: () => alive }));
+  try {
+    service = await createService({ config, logger });
+  } catch (error) {
+    return startupFailure(logger, `cannot use DATA_DIR=${config.dataDir}`, error);
+  }
+  try {
+    server = Deno.serve({
+      hostname: config.http.host,
+      port: config.http.port,
+      onListen: ({ hostname, port }) => logger.info("control API listening", { hostname, port }),
+    }, createControlHandler({ alive: () => alive }));
+  } catch (error) {
+    return startupFailure(
+      logger,
+      `cannot listen on GATEWAY_HOST=${config.http.host} GATEWAY_PORT=${config.http.port}`,
+      error,
+    );
+  }
 
   let exitCode: number = EXIT.ok;
+  let stopping = false;
   const done = Promise.withResolvers<void>();
   let signals = 0;
   const onSignal = (name: string) => {
@@ -53,6 +68,7 @@ async function main(): Promise<number> {
       return;
     }
     logger.info("stopping", { signal: name });
+    stopping = true;
     done.resolve();
   };
   Deno.addSignalListener("SIGINT", () => onSignal("SIGINT"));
@@ -64,12 +80,13 @@ async function main(): Promise<number> {
     done.resolve();
   });
   service.start().catch((error) => {
+    if (stopping) return; // a signal interrupted start-up: not a failure
     if (error instanceof RestAuthError) {
       logger.error(error.message, { status: error.status });
       exitCode = EXIT.restAuth;
     } else {
       logger.error("start-up failed", { error });
-      exitCode = EXIT.fatalGateway;
+      exitCode = EXIT.startup;
     }
     done.resolve();
   });
@@ -82,4 +99,16 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-if (import.meta.main) Deno.exit(await main());
+function startupFailure(logger: Logger, what: string, error: unknown): number {
+  logger.error(`start-up failed: ${what}`, { error });
+  return EXIT.startup;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (error) {
+    console.error("gateway proxy crashed during start-up:", error);
+    Deno.exit(EXIT.startup);
+  }
+}

@@ -185,7 +185,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         counters,
         journal,
         deadLetters: createFileDeadLetters(`${config.dataDir}/dead-letters.jsonl`),
-        deferrer: createRestDeferrer({ rest, ephemeral: config.deferEphemeral }),
+        deferrer: createRestDeferrer({
+          url: config.rest.url,
+          authorization: config.rest.authorization,
+          ephemeral: config.deferEphemeral,
+        }),
         maxEvents: config.queue.maxEvents,
         maxBytes: config.queue.maxBytes,
         maxDiskBytes: config.queue.maxDiskBytes,

@@ -301,3 +301,107 @@ Deno.test("createDeliveryQueue() logs a summary line periodically while a backlo
   assertEquals(r.logs.filter((l) => l.includes("backlog summary")).length, count);
   await r.close();
 });
+
+Deno.test("createDeliveryQueue() does not redeliver journaled events delivered before a clean stop", async () => {
+  const first = await rig({ maxEvents: 10, readBatch: 20 });
+  await first.handler.down();
+  for (let s = 1; s <= 30; s++) first.queue.push(makeEvent(0, s));
+  first.handler.behave = () => ({ delayMs: 20 });
+  first.handler.up();
+  // Past the 10 in memory and partway into the first journal batch.
+  await until(() => first.handler.events.length >= 14, "14 deliveries");
+  await first.close();
+  const delivered = new Set(first.handler.events.map((e) => e.data.s));
+  const second = await rig({}, first.dir);
+  await second.queue.idle(20_000);
+  const again = second.handler.events.map((e) => e.data.s);
+  // Only the request in flight at the stop (the handler took it, the answer was cut) repeats.
+  const repeated = again.filter((s) => delivered.has(s));
+  assert(repeated.length <= 1, `repeated ${repeated}`);
+  if (repeated.length === 1) assertEquals(repeated[0], Math.max(...delivered));
+  assertEquals([...new Set([...delivered, ...again])].sort((a, b) => a - b), range(1, 30));
+  await second.close();
+});
+
+Deno.test("createDeliveryQueue() keeps a journaled interaction's deferral across a restart", async () => {
+  const acknowledged = new Set<string>();
+  const deferrer = recordingDeferrer((info) => {
+    if (acknowledged.has(info.id)) return { kind: "already-acknowledged" };
+    acknowledged.add(info.id);
+    return { kind: "deferred", callbackType: 5 };
+  });
+  const first = await rig({ deferrer, maxEvents: 1 });
+  await first.handler.down();
+  first.queue.push(makeEvent(0, 1));
+  await until(() => first.queue.counters.retried >= 1, "a failed attempt");
+  first.queue.push(interaction(0, 2, 2)); // memory is full: straight to the journal
+  await until(() => first.queue.counters.deferred === 1, "deferral");
+  await first.close();
+  const second = await rig({ deferrer }, first.dir);
+  await until(() => second.handler.events.length === 2, "both events after the restart");
+  assertEquals(second.handler.events.map((e) => [e.data.s, e.deferred ?? false]), [[1, false], [
+    2,
+    true,
+  ]]);
+  assertEquals(deferrer.calls.length, 1, "deferred once, not again after the restart");
+  await second.close();
+});
+
+Deno.test("createDeliveryQueue() does not defer an interaction on a healthy shard because another shard is failing", async () => {
+  const deferrer = recordingDeferrer();
+  const r = await rig({ deferrer });
+  r.handler.behave = (e) => (e.shardId === 0 ? { status: 503 } : undefined);
+  r.queue.push(makeEvent(0, 1));
+  await until(() => r.queue.counters.retried >= 1, "shard 0 failing");
+  r.queue.push(interaction(1, 1, 2));
+  await until(() => r.handler.events.some((e) => e.shardId === 1), "shard 1 delivery");
+  assertEquals(r.handler.events.find((e) => e.shardId === 1)!.deferred, undefined);
+  assertEquals(deferrer.calls.length, 0);
+  r.handler.behave = () => undefined;
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() backs off instead of spinning when the journal fails", async () => {
+  const handler = await startTestHandler();
+  const logs: string[] = [];
+  const journal = createSqliteJournal({ path: ":memory:" });
+  const broken = {
+    ...journal,
+    read: () => {
+      throw new Error("disk I/O error");
+    },
+  };
+  const queue = createDeliveryQueue({
+    transport: createHttpTransport({ url: handler.url, authorization: AUTH }),
+    logger: createLogger({ write: (_l, line) => logs.push(line) }),
+    journal: broken,
+    maxEvents: 1,
+    retry: { baseMs: 50, maxMs: 50 },
+  });
+  await handler.down();
+  queue.push(makeEvent(0, 1));
+  queue.push(makeEvent(0, 2)); // on disk
+  handler.up();
+  // The event loop keeps turning: timers fire while the lane retries.
+  let ticks = 0;
+  await until(
+    () => ++ticks > 5 && logs.filter((l) => l.includes("delivery lane failed")).length >= 2,
+    "retries",
+  );
+  assert(logs.filter((l) => l.includes("delivery lane failed")).length < 50, "no tight loop");
+  await queue.close().catch(() => {});
+  journal.close();
+  await handler.close();
+});
+
+Deno.test("createFileDeadLetters() keeps writing after one write failed", async () => {
+  const dir = await Deno.makeTempDir();
+  const sink = createFileDeadLetters(`${dir}/missing/dead.jsonl`);
+  const failed = await sink.write(makeEvent(0, 1), { error: "x" }).then(() => false, () => true);
+  assert(failed, "the folder does not exist yet");
+  await Deno.mkdir(`${dir}/missing`);
+  await sink.write(makeEvent(0, 2), { error: "x" });
+  const lines = (await Deno.readTextFile(`${dir}/missing/dead.jsonl`)).trim().split("\n");
+  assertEquals(lines.map((l) => JSON.parse(l).s), [2]);
+  await Deno.remove(dir, { recursive: true });
+});

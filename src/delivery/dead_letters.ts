@@ -46,7 +46,8 @@ export function createFileDeadLetters(path: string): DeadLetterSink {
         body: reason.body,
         data,
       };
-      tail = tail.then(() =>
+      // A failed write must not poison the chain for the writes after it.
+      tail = tail.catch(() => {}).then(() =>
         Deno.writeTextFile(path, JSON.stringify(line) + "\n", { append: true, create: true })
       );
       return tail;

@@ -3,8 +3,7 @@
  * when they cannot reach the bot within Discord's 3 s deadline.
  * @module
  */
-import { InteractionResponseTypes, InteractionTypes, type RestManager } from "../../deps.ts";
-import { describeRestError, restErrorStatus } from "../rest/client.ts";
+import { InteractionResponseTypes, InteractionTypes } from "../../deps.ts";
 import type { InteractionInfo } from "./types.ts";
 
 /** How a deferral went. */
@@ -16,8 +15,8 @@ export type DeferOutcome =
 
 /** Acknowledges one interaction. */
 export interface InteractionDeferrer {
-  /** Never throws. */
-  defer(interaction: InteractionInfo): Promise<DeferOutcome>;
+  /** Never throws; gives up when `signal` aborts (Discord's 3 s deadline). */
+  defer(interaction: InteractionInfo, signal?: AbortSignal): Promise<DeferOutcome>;
 }
 
 /**
@@ -42,46 +41,61 @@ export function deferCallbackType(interaction: InteractionInfo): number {
 
 /** Options of {@linkcode createRestDeferrer}. */
 export interface RestDeferrerOptions {
-  rest: Pick<RestManager, "sendInteractionResponse">;
+  /** The REST proxy's base URL (`REST_URL`). */
+  url: string;
+  /** The REST proxy's secret (`REST_AUTHORIZATION`). */
+  authorization: string;
   /** Deferred channel messages are ephemeral (flag 64). @default false */
   ephemeral?: boolean;
-  /** Give up after, ms; Discord's deadline is 3 s from creation. @default 2500 */
-  timeoutMs?: number;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
 }
 
-/** The {@linkcode InteractionDeferrer} that posts the callback through the REST proxy. */
+/**
+ * The {@linkcode InteractionDeferrer} that posts the callback through the REST proxy,
+ * at the route Discordeno's REST manager uses (`/v10/interactions/{id}/{token}/callback`).
+ * It calls `fetch` itself because Discordeno's manager cannot abort a request, and a
+ * callback must not leave after Discord's deadline.
+ */
 export function createRestDeferrer(options: RestDeferrerOptions): InteractionDeferrer {
-  const { rest, ephemeral = false, timeoutMs = 2500 } = options;
+  const { url, authorization, ephemeral = false, fetch: doFetch = fetch } = options;
   return {
-    async defer(interaction) {
+    async defer(interaction, signal) {
       const type = deferCallbackType(interaction);
       const data = type === InteractionResponseTypes.ApplicationCommandAutocompleteResult
         ? { choices: [] }
         : type === InteractionResponseTypes.DeferredChannelMessageWithSource && ephemeral
         ? { flags: 64 }
         : undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const route = `/v10/interactions/${encodeURIComponent(interaction.id)}/${
+        encodeURIComponent(interaction.token)
+      }/callback`;
+      let response: Response;
       try {
-        await Promise.race([
-          rest.sendInteractionResponse(interaction.id, interaction.token, { type, data }),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-              timeoutMs,
-            );
-          }),
-        ]);
-        return { kind: "deferred", callbackType: type };
+        response = await doFetch(url + route, {
+          method: "POST",
+          headers: { authorization, "content-type": "application/json" },
+          body: JSON.stringify({ type, data }),
+          signal,
+        });
       } catch (error) {
-        const status = restErrorStatus(error);
-        const description = describeRestError(error);
-        if (status === 400 && description.includes("40060")) {
-          return { kind: "already-acknowledged" };
-        }
-        return { kind: "failed", reason: description, status };
-      } finally {
-        clearTimeout(timer);
+        const reason = signal?.aborted
+          ? "Discord's 3 s deadline passed before the REST proxy answered"
+          : error instanceof Error
+          ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`
+          : String(error);
+        return { kind: "failed", reason };
       }
+      const body = await response.text().catch(() => "");
+      if (response.ok) return { kind: "deferred", callbackType: type };
+      if (response.status === 400 && /"code"\s*:\s*40060/.test(body)) {
+        return { kind: "already-acknowledged" };
+      }
+      return {
+        kind: "failed",
+        reason: `HTTP ${response.status} ${body.slice(0, 200)}`,
+        status: response.status,
+      };
     },
   };
 }

@@ -15,10 +15,12 @@ export interface JournalRecord extends QueuedEvent {
 export interface Journal {
   /** Appends events (each must carry `pos`). */
   append(events: QueuedEvent[]): void;
-  /** The oldest `limit` records of a shard, in order. */
-  read(shardId: number, limit: number): JournalRecord[];
+  /** The oldest `limit` records of a shard after `afterPos`, in order. */
+  read(shardId: number, limit: number, afterPos?: number): JournalRecord[];
   /** Removes a shard's records up to and including `pos`. */
   remove(shardId: number, uptoPos: number): void;
+  /** Rewrites the delivery flags (`deferred`, `acknowledged`, ...) of a journaled event, if it is there. */
+  update(event: QueuedEvent): void;
   /** Records and payload bytes per shard. */
   stats(): Map<number, { events: number; bytes: number; minPos: number; maxPos: number }>;
   /** Per shard and session, the range of `s` journaled (a restart dedupes Discord's replay with it). */
@@ -57,23 +59,25 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       t TEXT NOT NULL,
       received_at INTEGER NOT NULL,
       meta TEXT,
+      bytes INTEGER NOT NULL,
       raw TEXT NOT NULL
     );
     CREATE UNIQUE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
   `);
   const insert: StatementSync = db.prepare(
-    "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, bytes, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const select = db.prepare(
-    "SELECT shard, pos, s, session, t, received_at, meta, raw FROM events WHERE shard = ? ORDER BY pos LIMIT ?",
+    "SELECT shard, pos, s, session, t, received_at, meta, raw FROM events WHERE shard = ? AND pos > ? ORDER BY pos LIMIT ?",
   );
   const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
   const any = db.prepare("SELECT 1 FROM events LIMIT 1");
+  const setMeta = db.prepare("UPDATE events SET meta = ? WHERE shard = ? AND pos = ?");
   const rangeQuery = db.prepare(
     "SELECT shard, session, MIN(s) AS minS, MAX(s) AS maxS FROM events WHERE session IS NOT NULL GROUP BY shard, session",
   );
   const summary = db.prepare(
-    "SELECT shard, COUNT(*) AS n, SUM(LENGTH(CAST(raw AS BLOB))) AS bytes, MIN(pos) AS minPos, MAX(pos) AS maxPos FROM events GROUP BY shard",
+    "SELECT shard, COUNT(*) AS n, SUM(bytes) AS bytes, MIN(pos) AS minPos, MAX(pos) AS maxPos FROM events GROUP BY shard",
   );
   return {
     append(events) {
@@ -81,14 +85,17 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       try {
         for (const e of events) {
           if (e.pos === undefined) throw new TypeError("journaled events need a pos");
-          const meta = e.interaction || e.deferred || e.expired
-            ? JSON.stringify({
-              interaction: e.interaction,
-              deferred: e.deferred,
-              expired: e.expired,
-            })
-            : null;
-          insert.run(e.shardId, e.pos, e.s, e.session ?? null, e.t, e.receivedAt, meta, e.raw);
+          insert.run(
+            e.shardId,
+            e.pos,
+            e.s,
+            e.session ?? null,
+            e.t,
+            e.receivedAt,
+            metaOf(e),
+            e.raw.length,
+            e.raw,
+          );
         }
         db.exec("COMMIT");
       } catch (error) {
@@ -96,8 +103,8 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
         throw error;
       }
     },
-    read(shardId, limit) {
-      return select.all(shardId, limit).map((row) => {
+    read(shardId, limit, afterPos = Number.MIN_SAFE_INTEGER) {
+      return select.all(shardId, afterPos, limit).map((row) => {
         const r = row as Record<string, unknown>;
         const meta = r.meta ? JSON.parse(String(r.meta)) : {};
         return {
@@ -136,6 +143,9 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       }
       return out;
     },
+    update(event) {
+      if (event.pos !== undefined) setMeta.run(metaOf(event), event.shardId, event.pos);
+    },
     ranges() {
       return rangeQuery.all().map((row) => {
         const r = row as Record<string, unknown>;
@@ -151,4 +161,15 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       db.close();
     },
   };
+}
+
+/** Delivery flags kept beside the payload (counted in `raw.length` units, like the queue). */
+function metaOf(e: QueuedEvent): string | null {
+  if (!e.interaction && !e.deferred && !e.expired && !e.acknowledged) return null;
+  return JSON.stringify({
+    interaction: e.interaction,
+    deferred: e.deferred,
+    expired: e.expired,
+    acknowledged: e.acknowledged,
+  });
 }

@@ -12,6 +12,13 @@ import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
 import type { Journal } from "./journal.ts";
 import type { QueuedEvent } from "./types.ts";
 
+/** Discord refuses interaction callbacks later than this after creation. */
+const INTERACTION_DEADLINE_MS = 3000;
+/** Room for the callback's trip through the REST proxy. */
+const DEADLINE_MARGIN_MS = 150;
+/** How often delivered journal rows are deleted. */
+const PRUNE_INTERVAL_MS = 50;
+
 /** Options of {@linkcode createDeliveryQueue}. */
 export interface DeliveryQueueOptions {
   transport: Transport;
@@ -78,10 +85,12 @@ interface Lane {
   /** Events of this lane in the journal that are not loaded yet. */
   disk: number;
   diskBytes: number;
-  /** Last `pos` of the batch loaded from the journal; removed once delivered. */
-  batchEnd?: number;
   /** Next `pos` for replayed events that must sort before this lane's journaled ones. */
   fillPos?: number;
+  /** Highest journaled `pos` delivered but not yet removed from the journal. */
+  deliveredDiskPos?: number;
+  /** Highest journaled `pos` loaded into memory (rows stay on disk until delivered). */
+  loadedPos?: number;
   running: boolean;
   /** Waiting for a resume's replay before delivering journaled events. */
   held: boolean;
@@ -129,6 +138,21 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   let diskBytes = 0;
   const replay = new Map<number, { session: string; minS: number; maxS: number }>();
   let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  let pruneTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function prune() {
+    clearTimeout(pruneTimer);
+    pruneTimer = undefined;
+    for (const l of lanes.values()) {
+      if (l.deliveredDiskPos === undefined) continue;
+      try {
+        journal?.remove(l.id, l.deliveredDiskPos);
+      } catch (error) {
+        log.warn("could not remove delivered events from the journal", { shardId: l.id, error });
+      }
+      l.deliveredDiskPos = undefined;
+    }
+  }
   let closed = false;
   let backlog:
     | {
@@ -266,12 +290,13 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       return;
     }
     const room = Math.max(1, Math.min(readBatch, maxEvents - counters.queuedMemory));
-    const records = journal.read(l.id, room);
+    const records = journal.read(l.id, room, l.loadedPos);
     if (records.length === 0) {
       log.error("journal lost track of a shard's events", { shardId: l.id, expected: l.disk });
       l.disk = 0;
       return;
     }
+    l.loadedPos = records[records.length - 1].pos;
     for (const r of records as Durable[]) {
       const size = r.raw.length;
       r.durable = true;
@@ -284,24 +309,33 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       counters.queuedMemory++;
       counters.queuedMemoryBytes += size;
     }
-    l.batchEnd = records[records.length - 1].pos;
   }
 
   function startDeferral(event: QueuedEvent) {
     const info = event.interaction;
-    if (!info || !deferrer || deferrals.has(info.id) || event.deferred) return;
+    if (!info || !deferrer || deferrals.has(info.id) || event.deferred || event.acknowledged) {
+      return;
+    }
     clearTimeout(watchdogs.get(info.id));
     watchdogs.delete(info.id);
-    const promise = deferrer.defer(info).then((outcome) => {
-      const fields = { shardId: event.shardId, s: event.s, interaction: info.id, type: info.type };
+    const fields = { shardId: event.shardId, s: event.s, interaction: info.id, type: info.type };
+    // A callback after Discord's deadline is refused; keep a margin for the trip.
+    const left = event.receivedAt + INTERACTION_DEADLINE_MS - DEADLINE_MARGIN_MS - now();
+    if (left <= 0) {
+      log.debug("too late to defer an interaction", fields);
+      return;
+    }
+    const promise = deferrer.defer(info, AbortSignal.timeout(left)).then((outcome) => {
       if (outcome.kind === "deferred") {
         counters.deferred++;
+        event.deferred = true;
         log.info("interaction deferred on the bot's behalf", {
           ...fields,
           callbackType: outcome.callbackType,
         });
       } else if (outcome.kind === "already-acknowledged") {
         counters.alreadyAcknowledged++;
+        event.acknowledged = true;
         log.info("interaction was already answered by the bot", fields);
       } else {
         counters.deferFailed++;
@@ -309,6 +343,14 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           ...fields,
           reason: outcome.reason,
         });
+      }
+      // If the event already went to disk, its flags must follow it there.
+      if (outcome.kind !== "failed") {
+        try {
+          journal?.update(event);
+        } catch (error) {
+          log.warn("could not record a deferral in the journal", { ...fields, error });
+        }
       }
       return outcome;
     });
@@ -318,7 +360,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   function watchInteraction(event: QueuedEvent, l: Lane) {
     const info = event.interaction;
     if (!info || !deferrer) return;
-    if (l.failing || l.disk > 0 || backlog) {
+    // Only this shard's state matters: a backlog elsewhere does not delay this event.
+    if (l.failing || l.disk > 0) {
       startDeferral(event);
       return;
     }
@@ -364,8 +407,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
 
   function checkBacklogEnd() {
     if (!backlog) return;
-    for (const l of lanes.values()) if (l.failing || l.disk > 0) return;
-    if (counters.queuedMemory > lanes.size) return;
+    for (const l of lanes.values()) if (l.failing || l.disk > 0 || l.mem.length > 1) return;
     clearInterval(backlog.timer);
     log.info("backlog drained; live delivery resumed", {
       durationMs: now() - backlog.startedAt,
@@ -393,9 +435,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       clearTimeout(watchdogs.get(event.interaction.id));
       watchdogs.delete(event.interaction.id);
     }
-    if (journal && l.batchEnd !== undefined && event.pos === l.batchEnd) {
-      journal.remove(l.id, l.batchEnd);
-      l.batchEnd = undefined;
+    if ((event as Durable).durable && event.pos !== undefined) {
+      // Removed from the journal in small batches (see `prune`), not one write per event.
+      l.deliveredDiskPos = event.pos;
+      pruneTimer ??= setTimeout(prune, PRUNE_INTERVAL_MS);
     }
     checkBacklogEnd();
     checkIdle();
@@ -403,13 +446,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
 
   /** Applies a finished deferral to the event; `false` = the bot already has it. */
   async function prepareInteraction(event: QueuedEvent): Promise<boolean> {
-    const info = event.interaction!;
-    const pending = deferrals.get(info.id);
-    if (pending) {
-      const outcome = await pending;
-      if (outcome.kind === "already-acknowledged") return false;
-      if (outcome.kind === "deferred") event.deferred = true;
-    }
+    const pending = deferrals.get(event.interaction!.id);
+    if (pending) await pending;
+    if (event.acknowledged) return false;
     if (now() - event.receivedAt > interactionTtlMs) event.expired = true;
     return true;
   }
@@ -431,9 +470,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (closed) break;
       const info = event.interaction;
       let signal = stop.signal;
-      if (info && !event.deferred && deferrer && !deferrals.has(info.id)) {
-        const left = event.receivedAt + deferAfterMs - now();
-        signal = AbortSignal.any([stop.signal, AbortSignal.timeout(Math.max(1, left))]);
+      const left = event.receivedAt + deferAfterMs - now();
+      if (info && !event.deferred && deferrer && !deferrals.has(info.id) && left > 0) {
+        // Cut the attempt in time to defer if the bot does not answer.
+        signal = AbortSignal.any([stop.signal, AbortSignal.timeout(left)]);
         inFlightIds.add(info.id);
       }
       l.inFlight = true;
@@ -488,16 +528,33 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   function start(l: Lane) {
     if (l.running || closed || l.held) return;
     l.running = true;
-    const p = run(l).catch((error) => log.error("delivery lane crashed", { shardId: l.id, error }))
-      .finally(() => {
-        l.running = false;
-        runs.delete(p);
+    let crashed = false;
+    const p = run(l).catch((error) => {
+      crashed = true;
+      log.error("delivery lane failed; retrying", { shardId: l.id, error });
+    }).finally(() => {
+      l.running = false;
+      runs.delete(p);
+      if (closed || l.held || (l.mem.length === 0 && l.disk === 0)) return checkIdle();
+      // A journal error must not spin: come back after a backoff.
+      if (crashed) {
+        l.failing = true;
+        const timer = setTimeout(
+          () => {
+            retryTimers.delete(timer);
+            start(l);
+          },
+          backoffDelay(l.attempt++, { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 }),
+        );
+        retryTimers.add(timer);
+      } else {
         // Work may have arrived between the loop's last look and now.
-        if (!closed && !l.held && (l.mem.length > 0 || l.disk > 0)) start(l);
-        checkIdle();
-      });
+        start(l);
+      }
+    });
     runs.add(p);
   }
+  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   function backlogAgeMs(): number {
     let oldest = Infinity;
@@ -565,24 +622,21 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (closed) return;
       closed = true;
       clearTimeout(holdTimer);
+      for (const t of retryTimers) clearTimeout(t);
       stop.abort(new Error("delivery queue closed"));
       await Promise.allSettled([...runs]);
       for (const t of watchdogs.values()) clearTimeout(t);
       watchdogs.clear();
       if (backlog) clearInterval(backlog.timer);
       backlog = undefined;
-      const outcomes = new Map<string, DeferOutcome>();
-      for (const [id, p] of deferrals) outcomes.set(id, await p);
+      // Deferral outcomes land on the events themselves (and in the journal).
+      await Promise.allSettled([...deferrals.values()]);
       flushSpill();
+      prune();
       if (journal) {
         const rest: QueuedEvent[] = [];
         for (const l of lanes.values()) {
-          for (const e of l.mem) {
-            const o = e.interaction && outcomes.get(e.interaction.id);
-            if (o && o.kind === "deferred") e.deferred = true;
-            if (o && o.kind === "already-acknowledged") continue;
-            rest.push(e);
-          }
+          for (const e of l.mem) if (!e.acknowledged) rest.push(e);
         }
         if (rest.length > 0) {
           journal.append(rest);

@@ -22,6 +22,8 @@ export interface QueuedEvent extends OutboundEvent {
   receivedAt: number;
   /** Present on INTERACTION_CREATE. */
   interaction?: InteractionInfo;
+  /** The bot answered this interaction before the proxy could defer it: do not deliver again. */
+  acknowledged?: boolean;
   /** Global order of arrival; assigned by the queue. */
   pos?: number;
 }

@@ -52,6 +52,8 @@ export interface ShardGatewayOptions {
   logger: Logger;
   /** Reconnect backoff after connections that failed before READY/RESUMED. */
   reconnect?: { baseMs?: number; maxMs?: number };
+  /** Longest waits for a WebSocket handshake and for the answer to our close frame. @default {connectMs: 15000, closeMs: 3000} */
+  timeouts?: { connectMs?: number; closeMs?: number };
   /** Aborting stops every pending reconnect and identify. */
   signal?: AbortSignal;
 }
@@ -67,6 +69,7 @@ export interface DispatchPayload {
 const RAW = Symbol("raw");
 /** Resume attempts after connection failures before Discordeno's identify takes over. */
 const MAX_RESUME_TRIES = 4;
+
 const RESUME_URL_FALLBACK_AFTER = 2;
 
 /**
@@ -171,7 +174,11 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
   };
 
   signal?.addEventListener("abort", () => {
-    for (const shard of gateway.shards.values()) shard.stopHeartbeating();
+    for (const shard of gateway.shards.values()) {
+      shard.stopHeartbeating();
+      // `shutdown()` only closes open sockets; one still connecting must not open later.
+      if (shard.socket?.readyState === WebSocket.CONNECTING) shard.socket.close();
+    }
   }, { once: true });
   return gateway;
 }
@@ -180,6 +187,8 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
 function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void {
   const { logger, signal, identifyQueue, onDispatch, onFatal, onShardEvent } = options;
   const log = logger.with({ shard: shard.id });
+  const connectTimeoutMs = options.timeouts?.connectMs ?? 15_000;
+  const closeTimeoutMs = options.timeouts?.closeMs ?? 3_000;
   let failures = 0;
   let resumeTries = 0;
 
@@ -222,8 +231,20 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
       onFatal(new FatalGatewayError(shard.id, close.code, reason, close.reason));
       return;
     }
-    if (action === "local" || signal?.aborted) {
-      await baseClose(close);
+    if (signal?.aborted && action !== "local") {
+      // Stopping: tidy up, never reconnect.
+      shard.socket = undefined;
+      shard.stopHeartbeating();
+      shard.resolveAfterClose?.(close);
+      shard.state = ShardState.Disconnected;
+      return;
+    }
+    if (action === "local") {
+      try {
+        await baseClose(close);
+      } catch (error) {
+        if (!signal?.aborted) log.error("handling a close failed", { error });
+      }
       return;
     }
     const attempt = failures++;
@@ -253,6 +274,43 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
       await baseClose(close);
     } catch (error) {
       if (!signal?.aborted) log.error("reconnect failed", { error });
+    }
+  };
+
+  // A peer that never answers the close frame would leave `close()` (and so a shutdown
+  // or a zombie reconnect) waiting forever: give up on it after a while.
+  const baseCloseSocket = shard.close.bind(shard);
+  shard.close = async (code: number, reason: string) => {
+    const socket = shard.socket;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), closeTimeoutMs);
+    });
+    const closed = await Promise.race([baseCloseSocket(code, reason).then(() => false), gaveUp]);
+    clearTimeout(timer);
+    if (closed && socket && shard.socket === socket) {
+      log.warn("the gateway did not answer our close frame; dropping the socket", { code });
+      detach(socket);
+      await shard.handleClose({ code, reason, wasClean: false } as CloseEvent);
+    }
+  };
+
+  // Discordeno waits for `onopen` forever: a handshake that never completes would
+  // leave the shard stuck. Fail it, so the usual reconnect path (with backoff) runs.
+  const baseConnect = shard.connect.bind(shard);
+  shard.connect = async () => {
+    const timer = setTimeout(() => {
+      const socket = shard.socket;
+      if (socket && socket.readyState === WebSocket.CONNECTING) {
+        log.warn("gateway connection timed out", { timeoutMs: connectTimeoutMs });
+        detach(socket);
+        shard.handleClose({ code: 1006, reason: "connect timeout", wasClean: false } as CloseEvent);
+      }
+    }, connectTimeoutMs);
+    try {
+      return await baseConnect();
+    } finally {
+      clearTimeout(timer);
     }
   };
 
@@ -292,6 +350,17 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
       log.error("dispatch handler threw", { error, t: packet.t, s: packet.s });
     }
   };
+}
+
+/** Stops a socket from calling back into the shard, then closes it. */
+function detach(socket: WebSocket): void {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onerror = null;
+  socket.onclose = null;
+  try {
+    socket.close();
+  } catch { /* already closing */ }
 }
 
 function safeJson(v: unknown): string {
