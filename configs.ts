@@ -6,6 +6,34 @@
  * @module
  */
 import { GatewayIntents } from "./deps.ts";
+import { KNOWN_EVENTS, SYNTHETIC_EVENTS } from "./src/shaping/event_names.ts";
+
+const SYNTHETIC_NAMES = new Set<string>(Object.values(SYNTHETIC_EVENTS));
+
+/** The known event name closest to a typo, if one is close. */
+function suggest(name: string): string | undefined {
+  let best: string | undefined;
+  let bestScore = 3;
+  for (const known of KNOWN_EVENTS) {
+    const d = editDistance(name, known);
+    if (d < bestScore) [best, bestScore] = [known, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
 
 /** Log verbosity, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -44,6 +72,16 @@ export interface Config {
   sessionSaveIntervalMs: number;
   /** Logging. */
   log: { level: LogLevel; format: "pretty" | "json" };
+  /** The shaping stage. */
+  shaping: {
+    allow: string[];
+    deny: string[];
+    dedupeMessageUpdates: boolean;
+    editedMessagesMax: number;
+    editedMessagesTtlMs: number;
+    guildLoadTimeoutMs: number;
+    forwardGuildOutages: boolean;
+  };
 }
 
 /** One problem with one variable. */
@@ -94,6 +132,13 @@ const EXAMPLES: Record<string, string> = {
   DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
   SHUTDOWN_DRAIN_MS: "SHUTDOWN_DRAIN_MS=5000",
   SESSION_SAVE_INTERVAL_MS: "SESSION_SAVE_INTERVAL_MS=500",
+  EVENT_ALLOWLIST: "EVENT_ALLOWLIST=MESSAGE_CREATE,INTERACTION_CREATE,GUILD_CREATE",
+  EVENT_DENYLIST: "EVENT_DENYLIST=TYPING_START,PRESENCE_UPDATE",
+  DEDUPE_MESSAGE_UPDATES: "DEDUPE_MESSAGE_UPDATES=true",
+  EDITED_MESSAGES_MAX: "EDITED_MESSAGES_MAX=250000",
+  EDITED_MESSAGES_TTL_MS: "EDITED_MESSAGES_TTL_MS=3600000",
+  GUILD_LOAD_TIMEOUT_MS: "GUILD_LOAD_TIMEOUT_MS=60000",
+  FORWARD_GUILD_OUTAGES: "FORWARD_GUILD_OUTAGES=true",
   LOG_LEVEL: "LOG_LEVEL=info",
   LOG_FORMAT: "LOG_FORMAT=pretty",
 };
@@ -270,6 +315,23 @@ export function loadConfig(env: Env): Config {
   const port = int("GATEWAY_PORT", 8080, 0, 65_535)!;
   const gatewayAuthorization = required("GATEWAY_AUTHORIZATION");
 
+  const events = (name: string): string[] => {
+    const list = (raw(name) ?? "").split(",").map((e) => e.trim().toUpperCase()).filter(Boolean);
+    const unknown = list.filter((e) => !KNOWN_EVENTS.has(e));
+    if (unknown.length > 0) {
+      bad(
+        name,
+        `unknown event name(s) ${unknown.map((u) => `"${u}"`).join(", ")}${
+          unknown.map((u) => suggest(u)).filter(Boolean).map((x) => ` (did you mean ${x}?)`)
+            .join("")
+        }; names are Discord's dispatch names (MESSAGE_CREATE, GUILD_MEMBER_ADD, ...) or ${
+          [...SYNTHETIC_NAMES].join(", ")
+        }`,
+      );
+    }
+    return list;
+  };
+
   const config: Config = {
     discordToken,
     rest: { url: restUrl, authorization: restAuthorization },
@@ -293,6 +355,15 @@ export function loadConfig(env: Env): Config {
     log: {
       level: oneOf("LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
       format: oneOf("LOG_FORMAT", ["pretty", "json"] as const, "pretty"),
+    },
+    shaping: {
+      allow: events("EVENT_ALLOWLIST"),
+      deny: events("EVENT_DENYLIST"),
+      dedupeMessageUpdates: bool("DEDUPE_MESSAGE_UPDATES", true),
+      editedMessagesMax: int("EDITED_MESSAGES_MAX", 250_000, 2, 100_000_000)!,
+      editedMessagesTtlMs: int("EDITED_MESSAGES_TTL_MS", 3_600_000, 1_000, 604_800_000)!,
+      guildLoadTimeoutMs: int("GUILD_LOAD_TIMEOUT_MS", 60_000, 100, 3_600_000)!,
+      forwardGuildOutages: bool("FORWARD_GUILD_OUTAGES", true),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -14,9 +14,19 @@ const { values } = parseArgs({
 });
 const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
 const sizes = {
-  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000, restart: [2, 2] },
-  quick: { drain: [[100_000, 16], [20_000, 1]], memory: 1_000_000, restart: [8, 1] },
-  full: { drain: [[100_000, 16], [100_000, 4], [100_000, 1]], memory: 1_000_000, restart: [32, 1] },
+  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000, restart: [2, 2], cache: 10_000 },
+  quick: {
+    drain: [[100_000, 16], [20_000, 1]],
+    memory: 1_000_000,
+    restart: [8, 1],
+    cache: 1_000_000,
+  },
+  full: {
+    drain: [[100_000, 16], [100_000, 4], [100_000, 1]],
+    memory: 1_000_000,
+    restart: [32, 1],
+    cache: 1_000_000,
+  },
 }[mode];
 
 const outDir = values.out ?? new URL(".", import.meta.url).pathname;
@@ -29,6 +39,8 @@ for (const [events, shards] of sizes.drain) {
 const memory = await benchQueuedMemoryIsolated(sizes.memory);
 console.log(`memory with ${memory.events} queued: ${memory.rssMiB} MiB RSS`, memory);
 
+const shaping = await isolated("shaping_bench.ts", [String(sizes.cache), String(sizes.cache)]);
+console.log("shaping", shaping);
 const restart = await benchRestart(sizes.restart[0], sizes.restart[1]);
 console.log("restart", restart);
 
@@ -40,6 +52,7 @@ const result = {
   drains,
   memory,
   restart,
+  shaping,
 };
 await Deno.writeTextFile(
   `${outDir}/results${mode === "smoke" ? ".smoke" : ""}.json`,
@@ -67,6 +80,32 @@ const md = [
   `| cold start (identify) | ${restart.shards} | ${restart.maxConcurrency} | ${restart.identifyBoundSeconds} | ${restart.identifySeconds} | ${restart.shards} |`,
   `| restart after SIGTERM (resume) | ${restart.shards} | ${restart.maxConcurrency} | - | ${restart.resumeSeconds} | ${restart.identifiesOnRestart} |`,
   "",
+  "| gateway-side cache | entries | V8 heap |",
+  "|---|---:|---:|",
+  `| guild ids (loaded, over shards of 2500) | ${shaping.guilds} | ${shaping.guildCacheMiB} MiB |`,
+  `| edited messages | ${shaping.messages} | ${shaping.messageCacheMiB} MiB |`,
+  "",
+  "| shaping stage, per event | ns |",
+  "|---|---:|",
+  ...Object.entries(shaping.nsPerEvent).map(([k, v]) => `| ${k} | ${v} |`),
+  "",
 ].join("\n");
 if (mode !== "smoke") await Deno.writeTextFile(`${outDir}/RESULTS.md`, md);
 console.log(md);
+
+/** Runs a benchmark module in a fresh process (clean heap) and parses its JSON line. */
+async function isolated(file: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      new URL(file, import.meta.url).pathname,
+      ...args,
+    ],
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`${file} exited ${out.code}`);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}

@@ -15,6 +15,7 @@ import {
   type DeliveryCounters,
   type DeliveryQueue,
   type Journal,
+  type QueuedEvent,
 } from "./delivery/mod.ts";
 import {
   createFileSessionStore,
@@ -33,7 +34,8 @@ import { createHttpTransport, type Transport } from "./transport/mod.ts";
 /** Replaceable parts; every default is built from the config. */
 export interface ServiceOverrides {
   transport?: Transport;
-  shaper?: Shaper;
+  /** Replaces the shaping stage; `emit` queues events it creates later. */
+  shaper?: (emit: (event: QueuedEvent) => void) => Shaper;
   identifyQueue?: (info: GatewayBotInfo) => IdentifyQueue;
   sessionStore?: SessionStore;
   /** Called with the gateway manager before shards spawn: replace any of its methods here. */
@@ -62,6 +64,8 @@ export interface Service {
   gateway?: GatewayManager;
   /** Shards of this process that are READY or RESUMED. */
   readonly readyShards: ReadonlySet<number>;
+  /** The shaping stage (set once started): guild facts per shard, cache sizes. */
+  shaper?: Shaper;
   /** Fetches `/gateway/bot`, resumes stored sessions, identifies the rest. Resolves once spawning began. */
   start(): Promise<void>;
   /** Resolves when every owned shard has been READY or RESUMED once. */
@@ -199,7 +203,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         },
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
-      const shaper = overrides.shaper ?? createShaper();
+      const emit = (event: QueuedEvent) => q.push(event);
+      const shaper = service.shaper = overrides.shaper?.(emit) ?? createShaper({
+        counters,
+        emit,
+        allow: config.shaping.allow,
+        deny: config.shaping.deny,
+        dedupeMessageUpdates: config.shaping.dedupeMessageUpdates,
+        editedMessagesMax: config.shaping.editedMessagesMax,
+        editedMessagesTtlMs: config.shaping.editedMessagesTtlMs,
+        guildLoadTimeoutMs: config.shaping.guildLoadTimeoutMs,
+        forwardGuildOutages: config.shaping.forwardGuildOutages,
+      });
       const identifyQueue = overrides.identifyQueue?.(info) ?? createIdentifyQueue({
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         intervalMs: config.spawnShardDelayMs,
@@ -221,8 +236,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
         signal: abort.signal,
         onDispatch(dispatch, payload) {
-          const event = shaper(dispatch, payload);
-          if (event) q.push(event);
+          for (const event of shaper.shape(dispatch, payload)) q.push(event);
         },
         onFatal(error) {
           logger.error("fatal gateway close", { shard: error.shardId, code: error.code });
@@ -285,6 +299,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           })
         );
       }
+      service.shaper?.close();
       journal?.close();
     },
   };

@@ -6,7 +6,10 @@ const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 
 function seqs(events: { shardId: number; data: { s: number } }[]): Map<number, number[]> {
   const out = new Map<number, number[]>();
-  for (const e of events) out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
+  for (const e of events) {
+    // Synthetic dispatches (SHARD_GUILDS_LOADED_DD) carry no Discord sequence number.
+    if (e.data.s !== null) out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@ import { until } from "./helpers/wait.ts";
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 
 function seqs(events: { shardId: number; data: { s: number; t: string } }[], shard: number) {
-  return events.filter((e) => e.shardId === shard).map((e) => e.data.s);
+  return events.filter((e) => e.shardId === shard && e.data.s !== null).map((e) => e.data.s);
 }
 
 Deno.test({

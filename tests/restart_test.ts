@@ -80,7 +80,8 @@ function stream(sim: Simulator, shards: number) {
 }
 
 function delivered(handler: TestHandler, shard: number, since = 0): number[] {
-  return handler.events.filter((e) => e.shardId === shard && e.at >= since).map((e) => e.data.s);
+  return handler.events.filter((e) => e.shardId === shard && e.at >= since && e.data.s !== null)
+    .map((e) => e.data.s);
 }
 
 Deno.test({

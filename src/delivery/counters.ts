@@ -39,6 +39,8 @@ export interface DeliveryCounters {
   receivedByShard: Map<number, number>;
   /** Per shard: delivered. */
   deliveredByShard: Map<number, number>;
+  /** Dispatches the shaping stage dropped, by rule (`message-update-unchanged`, `filter-deny`, ...). */
+  droppedByRule: Map<string, number>;
 }
 
 /** Creates zeroed {@linkcode DeliveryCounters}. */
@@ -61,6 +63,7 @@ export function createCounters(): DeliveryCounters {
     receivedByType: new Map(),
     receivedByShard: new Map(),
     deliveredByShard: new Map(),
+    droppedByRule: new Map(),
   };
 }
 
