@@ -56,8 +56,10 @@ export interface Config {
   lastShardId?: number;
   /** Minimum spacing of two identifies in one `max_concurrency` bucket, ms. */
   spawnShardDelayMs: number;
-  /** The service's own HTTP API. */
-  http: { host: string; port: number; authorization: string };
+  /** The service's own HTTP API; `statusPage` serves `GET /`. */
+  http: { host: string; port: number; authorization: string; statusPage: boolean };
+  /** A controller module to load (`GATEWAY_CONTROLLER`), as an import specifier. */
+  controller?: string;
   /** Folder for the delivery journal and dead letters. */
   dataDir: string;
   /** Bounds of the delivery queue. */
@@ -124,6 +126,8 @@ const EXAMPLES: Record<string, string> = {
   GATEWAY_HOST: "GATEWAY_HOST=127.0.0.1",
   GATEWAY_PORT: "GATEWAY_PORT=8080",
   GATEWAY_AUTHORIZATION: "GATEWAY_AUTHORIZATION=a-third-long-random-secret",
+  STATUS_PAGE: "STATUS_PAGE=auto",
+  GATEWAY_CONTROLLER: "GATEWAY_CONTROLLER=./my-controller.ts",
   DATA_DIR: "DATA_DIR=./.data",
   QUEUE_MAX_EVENTS: "QUEUE_MAX_EVENTS=100000",
   QUEUE_MAX_BYTES: "QUEUE_MAX_BYTES=256MiB",
@@ -314,6 +318,11 @@ export function loadConfig(env: Env): Config {
   const host = raw("GATEWAY_HOST") ?? "127.0.0.1";
   const port = int("GATEWAY_PORT", 8080, 0, 65_535)!;
   const gatewayAuthorization = required("GATEWAY_AUTHORIZATION");
+  // The page needs the secret to show anything, but off loopback it is opt-in.
+  const statusPageMode = oneOf("STATUS_PAGE", ["auto", "on", "off"] as const, "auto");
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(host);
+  const statusPage = statusPageMode === "on" || (statusPageMode === "auto" && loopback);
+  const controllerPath = raw("GATEWAY_CONTROLLER");
 
   const events = (name: string): string[] => {
     const list = (raw(name) ?? "").split(",").map((e) => e.trim().toUpperCase()).filter(Boolean);
@@ -341,7 +350,8 @@ export function loadConfig(env: Env): Config {
     firstShardId,
     lastShardId,
     spawnShardDelayMs,
-    http: { host, port, authorization: gatewayAuthorization },
+    http: { host, port, authorization: gatewayAuthorization, statusPage },
+    controller: controllerPath,
     dataDir: raw("DATA_DIR") ?? "./.data",
     queue: {
       maxEvents: int("QUEUE_MAX_EVENTS", 100_000, 1, 100_000_000)!,

@@ -5,6 +5,8 @@
  */
 import { type Config, ConfigError, loadConfig, secretsOf } from "../configs.ts";
 import { createControlHandler } from "./control/server.ts";
+import { createControlSource } from "./control/source.ts";
+import { type Controller, loadController } from "./controller.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { RestAuthError } from "./rest/mod.ts";
 import { createService, type Service } from "./service.ts";
@@ -34,20 +36,42 @@ async function main(): Promise<number> {
     logger.error("unhandled rejection (kept running)", { error: event.reason });
   });
 
+  let controller: Controller | undefined;
+  if (config.controller) {
+    try {
+      const specifier = new URL(config.controller, `file://${Deno.cwd()}/`).href;
+      controller = await loadController(specifier);
+      logger.info("controller loaded", { module: config.controller });
+    } catch (error) {
+      console.error(
+        `Invalid configuration:\n  GATEWAY_CONTROLLER: ${
+          (error as Error).message
+        }\n    example: GATEWAY_CONTROLLER=./examples/controller.ts`,
+      );
+      return EXIT.config;
+    }
+  }
+
   let service: Service;
   let server: Deno.HttpServer;
   let alive = true;
   try {
-    service = await createService({ config, logger });
+    service = await createService({ config, logger, controller });
   } catch (error) {
     return startupFailure(logger, `cannot use DATA_DIR=${config.dataDir}`, error);
   }
   try {
-    server = Deno.serve({
-      hostname: config.http.host,
-      port: config.http.port,
-      onListen: ({ hostname, port }) => logger.info("control API listening", { hostname, port }),
-    }, createControlHandler({ alive: () => alive }));
+    server = Deno.serve(
+      {
+        hostname: config.http.host,
+        port: config.http.port,
+        onListen: ({ hostname, port }) => logger.info("control API listening", { hostname, port }),
+      },
+      createControlHandler(createControlSource(service, { alive: () => alive }), {
+        authorization: config.http.authorization,
+        statusPage: config.http.statusPage,
+      }),
+    );
   } catch (error) {
     return startupFailure(
       logger,

@@ -26,6 +26,8 @@ import {
   type SessionRecord,
   type SessionStore,
 } from "./gateway/mod.ts";
+import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
+import type { Controller } from "./controller.ts";
 import type { Logger } from "./log.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
 import { createShaper, type Shaper } from "./shaping/mod.ts";
@@ -47,10 +49,27 @@ export interface ServiceOptions {
   config: Config;
   logger: Logger;
   overrides?: ServiceOverrides;
+  /** A user's controller (`GATEWAY_CONTROLLER`); applied on top of the defaults. */
+  controller?: Controller;
   /** Backoff of the start-up `GET /gateway/bot` retries. */
   restRetry?: { baseDelayMs?: number; maxDelayMs?: number };
   /** Delivery retry backoff (defaults: 1 s base, `RETRY_MAX_DELAY_MS` cap). */
   deliveryRetry?: { baseMs?: number; maxMs?: number };
+}
+
+/** Gateway lifecycle facts for health and metrics. */
+export interface GatewayStats {
+  /** This process's shards and the bot's total (set once started). */
+  range?: { first: number; last: number; total: number };
+  /** `GET /gateway/bot` at start. */
+  info?: GatewayBotInfo;
+  identifies: number;
+  resumes: number;
+  /** Disconnects by close code. */
+  closesByCode: Map<number, number>;
+  /** Since when a shard is not READY/RESUMED (absent = live). */
+  downSince: Map<number, number>;
+  startedAt?: number;
 }
 
 /** A running gateway proxy. */
@@ -66,6 +85,8 @@ export interface Service {
   readonly readyShards: ReadonlySet<number>;
   /** The shaping stage (set once started): guild facts per shard, cache sizes. */
   shaper?: Shaper;
+  /** Identifies, resumes, disconnects. */
+  readonly stats: GatewayStats;
   /** Fetches `/gateway/bot`, resumes stored sessions, identifies the rest. Resolves once spawning began. */
   start(): Promise<void>;
   /** Resolves when every owned shard has been READY or RESUMED once. */
@@ -81,9 +102,18 @@ export interface Service {
   stop(drainMs?: number): Promise<void>;
 }
 
+/** How often start-up progress is logged while shards come up. */
+const PROGRESS_INTERVAL_MS = 5000;
+
+function formatDuration(ms: number): string {
+  const s = Math.ceil(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
 /** Creates the service; nothing connects until `start()`. */
 export async function createService(options: ServiceOptions): Promise<Service> {
-  const { config, logger, overrides = {} } = options;
+  const { config, logger, overrides = {}, controller = {} } = options;
+  const ctx = { config, logger };
   const abort = new AbortController();
   const range = `${config.firstShardId}-${config.lastShardId ?? "last"}`;
   await Deno.mkdir(config.dataDir, { recursive: true });
@@ -99,12 +129,19 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   });
   const counters = createCounters();
   const readyShards = new Set<number>();
+  const stats: GatewayStats = {
+    identifies: 0,
+    resumes: 0,
+    closesByCode: new Map(),
+    downSince: new Map(),
+  };
   const fatal = Promise.withResolvers<FatalGatewayError>();
   const allReady = Promise.withResolvers<void>();
   let journal: Journal | undefined;
   let queue: DeliveryQueue | undefined;
   let totalShards = 0;
   let saveTimer: ReturnType<typeof setInterval> | undefined;
+  let progressTimer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
 
   /** Resumable sessions as of now; `final` once everything undelivered is journaled. */
@@ -147,6 +184,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     config,
     counters,
     readyShards,
+    stats,
     allReady: allReady.promise,
     fatal: fatal.promise,
     get queue(): DeliveryQueue {
@@ -162,6 +200,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       totalShards = config.totalShards ?? info.shards;
       const lastShardId = config.lastShardId ?? totalShards - 1;
       const owned = lastShardId - config.firstShardId + 1;
+      stats.range = { first: config.firstShardId, last: lastShardId, total: totalShards };
+      stats.info = info;
+      stats.startedAt = Date.now();
+      for (let id = config.firstShardId; id <= lastShardId; id++) {
+        stats.downSince.set(id, Date.now());
+      }
       logger.info("gateway info from the REST proxy", {
         recommendedShards: info.shards,
         totalShards,
@@ -178,11 +222,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }
 
       journal = createSqliteJournal({ path: `${config.dataDir}/journal-${range}.sqlite` });
-      const transport = overrides.transport ?? createHttpTransport({
+      const defaultTransport = overrides.transport ?? createHttpTransport({
         url: config.eventHandler.url,
         authorization: config.eventHandler.authorization,
         timeoutMs: config.eventHandler.timeoutMs,
       });
+      const transport = controller.transport?.(ctx, defaultTransport) ?? defaultTransport;
       const q = queue = createDeliveryQueue({
         transport,
         logger,
@@ -204,7 +249,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
       const emit = (event: QueuedEvent) => q.push(event);
-      const shaper = service.shaper = overrides.shaper?.(emit) ?? createShaper({
+      const defaultShaper = overrides.shaper?.(emit) ?? createShaper({
         counters,
         emit,
         allow: config.shaping.allow,
@@ -215,7 +260,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         guildLoadTimeoutMs: config.shaping.guildLoadTimeoutMs,
         forwardGuildOutages: config.shaping.forwardGuildOutages,
       });
-      const identifyQueue = overrides.identifyQueue?.(info) ?? createIdentifyQueue({
+      const shaper = service.shaper = controller.shaper?.(ctx, defaultShaper, emit) ??
+        defaultShaper;
+      const defaultQueue = overrides.identifyQueue ? undefined : createIdentifyQueue({
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         intervalMs: config.spawnShardDelayMs,
         remaining: info.sessionStartLimit.remaining,
@@ -223,7 +270,27 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         total: info.sessionStartLimit.total,
         logger,
       });
+      const baseQueue = overrides.identifyQueue?.(info) ?? defaultQueue!;
+      const identifyQueue = controller.identifyQueue?.(ctx, info, baseQueue) ?? baseQueue;
+      const next = (dispatch: GatewayDispatch, payload: DispatchPayload) => {
+        for (const event of shaper.shape(dispatch, payload)) q.push(event);
+      };
       const startedAt = Date.now();
+      const mc = info.sessionStartLimit.maxConcurrency;
+      progressTimer = setInterval(() => {
+        if (readyShards.size >= owned) return clearInterval(progressTimer);
+        const waiting = owned - readyShards.size;
+        let next = Infinity;
+        for (let b = 0; b < mc; b++) {
+          next = Math.min(next, (defaultQueue?.nextSlot(b) ?? Date.now()) - Date.now());
+        }
+        const etaMs = Math.ceil(waiting / mc) * config.spawnShardDelayMs;
+        logger.info(
+          `shards ready ${readyShards.size}/${owned}, next identify in ${
+            (Math.max(0, next) / 1000).toFixed(1)
+          } s, ETA ${formatDuration(etaMs)}`,
+        );
+      }, PROGRESS_INTERVAL_MS);
       const gateway = createShardGateway({
         token: config.discordToken,
         intents: config.intents,
@@ -236,14 +303,24 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
         signal: abort.signal,
         onDispatch(dispatch, payload) {
-          for (const event of shaper.shape(dispatch, payload)) q.push(event);
+          if (controller.onDispatch) controller.onDispatch(dispatch, payload, next);
+          else next(dispatch, payload);
         },
+        onShardCreated: controller.shard && ((shard) => controller.shard!(shard, ctx)),
         onFatal(error) {
           logger.error("fatal gateway close", { shard: error.shardId, code: error.code });
           fatal.resolve(error);
         },
-        onShardEvent(shardId, event) {
+        onShardEvent(shardId, event, detail) {
+          if (event === "identify") stats.identifies++;
+          if (event === "resume") stats.resumes++;
+          if (event === "disconnected") {
+            const code = detail?.code ?? 0;
+            stats.closesByCode.set(code, (stats.closesByCode.get(code) ?? 0) + 1);
+            if (!stats.downSince.has(shardId)) stats.downSince.set(shardId, Date.now());
+          }
           if (event === "ready" || event === "resumed") {
+            stats.downSince.delete(shardId);
             const first = !readyShards.has(shardId);
             readyShards.add(shardId);
             if (first) {
@@ -260,6 +337,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         },
       });
       overrides.gateway?.(gateway);
+      controller.gateway?.(gateway, ctx);
       service.gateway = gateway;
       saveTimer = setInterval(() => {
         service.saveSessions().catch((error) => logger.warn("saving sessions failed", { error }));
@@ -276,6 +354,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       if (stopped) return;
       stopped = true;
       clearInterval(saveTimer);
+      clearInterval(progressTimer);
       abort.abort(new Error("service stopping"));
       // 3000 keeps the Discord session resumable (1000/1001 would end it).
       await service.gateway?.shutdown(3000, "gateway proxy stopping").catch((error) =>

@@ -23,7 +23,12 @@ Deno.test("loadConfig() builds a typed config with documented defaults", () => {
   assertEquals(c.totalShards, undefined);
   assertEquals(c.firstShardId, 0);
   assertEquals(c.lastShardId, undefined);
-  assertEquals(c.http, { host: "127.0.0.1", port: 8080, authorization: "gateway-secret" });
+  assertEquals(c.http, {
+    host: "127.0.0.1",
+    port: 8080,
+    authorization: "gateway-secret",
+    statusPage: true,
+  });
   assertEquals(c.eventHandler.timeoutMs, 10_000);
   assertEquals(c.spawnShardDelayMs, 5100);
   assertEquals(c.queue.maxEvents, 100_000);
@@ -97,6 +102,15 @@ Deno.test("loadConfig() checks the shard range against TOTAL_SHARDS", () => {
   assertStringIncludes(e2.message, "below FIRST_SHARD_ID");
   const c = loadConfig({ ...VALID, TOTAL_SHARDS: "8", FIRST_SHARD_ID: "4", LAST_SHARD_ID: "7" });
   assertEquals([c.totalShards, c.firstShardId, c.lastShardId], [8, 4, 7]);
+});
+
+Deno.test("loadConfig() serves the status page off loopback only when asked", () => {
+  assertEquals(loadConfig({ ...VALID, GATEWAY_HOST: "0.0.0.0" }).http.statusPage, false);
+  assertEquals(
+    loadConfig({ ...VALID, GATEWAY_HOST: "0.0.0.0", STATUS_PAGE: "on" }).http.statusPage,
+    true,
+  );
+  assertEquals(loadConfig({ ...VALID, STATUS_PAGE: "off" }).http.statusPage, false);
 });
 
 Deno.test("loadConfig() reports every bad variable at once", () => {

@@ -41,6 +41,43 @@ export interface DeliveryCounters {
   deliveredByShard: Map<number, number>;
   /** Dispatches the shaping stage dropped, by rule (`message-update-unchanged`, `filter-deny`, ...). */
   droppedByRule: Map<string, number>;
+  /** Delivery latency (receipt from Discord to the handler's 2xx), ms. */
+  latency: Histogram;
+}
+
+/** A cumulative histogram, in Prometheus's shape. */
+export interface Histogram {
+  /** Upper bounds, ascending. */
+  bounds: number[];
+  /** Observations at or below each bound (cumulative), plus the total last. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Delivery latency buckets, ms. */
+export const LATENCY_BOUNDS_MS = [
+  1,
+  2,
+  5,
+  10,
+  25,
+  50,
+  100,
+  250,
+  500,
+  1000,
+  2500,
+  5000,
+  10_000,
+  60_000,
+];
+
+/** Records one observation. */
+export function observe(h: Histogram, value: number): void {
+  h.sum += value;
+  h.count++;
+  for (let i = 0; i < h.bounds.length; i++) if (value <= h.bounds[i]) h.counts[i]++;
 }
 
 /** Creates zeroed {@linkcode DeliveryCounters}. */
@@ -64,6 +101,12 @@ export function createCounters(): DeliveryCounters {
     receivedByShard: new Map(),
     deliveredByShard: new Map(),
     droppedByRule: new Map(),
+    latency: {
+      bounds: LATENCY_BOUNDS_MS,
+      counts: LATENCY_BOUNDS_MS.map(() => 0),
+      sum: 0,
+      count: 0,
+    },
   };
 }
 

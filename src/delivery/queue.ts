@@ -6,7 +6,7 @@
 import { backoffDelay, delay } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { DeliveryResult, Transport } from "../transport/http.ts";
-import { bump, createCounters, type DeliveryCounters } from "./counters.ts";
+import { bump, createCounters, type DeliveryCounters, observe } from "./counters.ts";
 import type { DeadLetterSink } from "./dead_letters.ts";
 import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
 import type { Journal } from "./journal.ts";
@@ -482,6 +482,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (info) inFlightIds.delete(info.id);
       if (result.ok) {
         counters.delivered++;
+        observe(counters.latency, now() - event.receivedAt);
         bump(counters.deliveredByShard, l.id);
         l.failing = false;
         l.attempt = 0;

@@ -41,6 +41,8 @@ export interface ShardGatewayOptions {
   lastShardId?: number;
   /** Every identify (first, after a failed resume, after op 9) waits here. */
   identifyQueue: IdentifyQueue;
+  /** Called with every shard right after it is built (a controller's hook). */
+  onShardCreated?(shard: DiscordenoShard): void;
   /** Stored sessions to resume at spawn instead of identifying (not bound by the identify queue). */
   sessions?: ReadonlyMap<number, SessionRecord>;
   /** Receives every dispatch; must not throw (errors are logged). */
@@ -48,7 +50,7 @@ export interface ShardGatewayOptions {
   /** A close code that must stop the process (4004, 4010-4014). */
   onFatal(error: FatalGatewayError): void;
   /** Shard lifecycle notes for progress and health. */
-  onShardEvent?(shardId: number, event: "identifying" | "ready" | "resumed" | "disconnected"): void;
+  onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
   logger: Logger;
   /** Reconnect backoff after connections that failed before READY/RESUMED. */
   reconnect?: { baseMs?: number; maxMs?: number };
@@ -57,6 +59,15 @@ export interface ShardGatewayOptions {
   /** Aborting stops every pending reconnect and identify. */
   signal?: AbortSignal;
 }
+
+/** Shard lifecycle notes: `identify`/`resume` when the payload is sent, `disconnected` with the close code. */
+export type ShardEvent =
+  | "identifying"
+  | "identify"
+  | "resume"
+  | "ready"
+  | "resumed"
+  | "disconnected";
 
 /** A parsed dispatch as Discord sent it (snake_case). */
 export interface DispatchPayload {
@@ -140,6 +151,7 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
       makePresence: gateway.makePresence,
     });
     patchShard(shard, options);
+    options.onShardCreated?.(shard);
     return shard;
   };
 
@@ -210,7 +222,12 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
   shard.send = async (message, highPriority) => {
     await baseSend(message, highPriority);
     // Spacing is counted from the identify leaving, which is what Discord sees.
-    if (message.op === 2) ticket?.sent();
+    if (message.op === 2) {
+      ticket?.sent();
+      onShardEvent?.(shard.id, "identify");
+    } else if (message.op === 6) {
+      onShardEvent?.(shard.id, "resume");
+    }
   };
 
   const baseResume = shard.resume.bind(shard);
@@ -222,7 +239,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
   const baseClose = shard.handleClose.bind(shard);
   shard.handleClose = async (close: CloseEvent) => {
     const { action, reason } = classifyClose(close.code);
-    onShardEvent?.(shard.id, "disconnected");
+    onShardEvent?.(shard.id, "disconnected", { code: close.code });
     if (action === "fatal") {
       shard.socket = undefined;
       shard.stopHeartbeating();

@@ -85,7 +85,12 @@ export function createShaper(options: ShaperOptions): Shaper {
     now,
     onLoadTimeout(shardId, payload) {
       if (deny.has(SYNTHETIC_EVENTS.shardGuildsLoaded)) return;
-      emit(synthetic(shardId, SYNTHETIC_EVENTS.shardGuildsLoaded, payload, { s: 0, receivedAt: now() }));
+      emit(
+        synthetic(shardId, SYNTHETIC_EVENTS.shardGuildsLoaded, payload, {
+          s: 0,
+          receivedAt: now(),
+        }),
+      );
     },
   });
   const edited = createEditedMessages({
@@ -149,7 +154,12 @@ export function createShaper(options: ShaperOptions): Shaper {
         if (deny.has(SYNTHETIC_EVENTS.shardGuildsLoaded)) dropped("filter-deny");
         else {
           out.push(
-            synthetic(dispatch.shardId, SYNTHETIC_EVENTS.shardGuildsLoaded, verdict.loaded, dispatch),
+            synthetic(
+              dispatch.shardId,
+              SYNTHETIC_EVENTS.shardGuildsLoaded,
+              verdict.loaded,
+              dispatch,
+            ),
           );
         }
       }

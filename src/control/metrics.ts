@@ -1,0 +1,162 @@
+/**
+ * `GET /metrics` in Prometheus's text exposition format (version 0.0.4),
+ * written by hand: a few dozen lines beat a dependency.
+ * @module
+ */
+import type { ControlSource } from "./source.ts";
+
+/** Renders every metric of the service. */
+export function renderMetrics(source: ControlSource): string {
+  const out: string[] = [];
+  const metric = (
+    name: string,
+    type: "counter" | "gauge",
+    help: string,
+    samples: [Record<string, string | number>, number][],
+  ) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${fmtLabels(labels)} ${value}`);
+  };
+  const c = source.counters();
+  const stats = source.stats();
+  const shards = source.shards();
+
+  metric(
+    "gateway_events_received_total",
+    "counter",
+    "Dispatches taken by the delivery queue, by type.",
+    [
+      ...[...c.receivedByType].map(([t, n]) =>
+        [{ type: t }, n] as [Record<string, string>, number]
+      ),
+    ],
+  );
+  metric(
+    "gateway_shard_events_received_total",
+    "counter",
+    "Dispatches taken by the delivery queue, by shard.",
+    [
+      ...[...c.receivedByShard].map(([s, n]) =>
+        [{ shard: s }, n] as [Record<string, number>, number]
+      ),
+    ],
+  );
+  metric(
+    "gateway_events_forwarded_total",
+    "counter",
+    "Events the handler answered 2xx, by shard.",
+    [
+      ...[...c.deliveredByShard].map(([s, n]) =>
+        [{ shard: s }, n] as [Record<string, number>, number]
+      ),
+    ],
+  );
+  metric("gateway_events_dropped_total", "counter", "Events not forwarded, by reason.", [
+    [{ reason: "budget_exhausted" }, c.dropped],
+    [{ reason: "dead_letter" }, c.deadLettered],
+    [{ reason: "already_acknowledged" }, c.alreadyAcknowledged],
+    [{ reason: "replay_duplicate" }, c.replayDuplicates],
+    ...[...c.droppedByRule].map(([r, n]) => [{ reason: r }, n] as [Record<string, string>, number]),
+  ]);
+  metric(
+    "gateway_delivery_retries_total",
+    "counter",
+    "Failed delivery attempts that were retried.",
+    [[{}, c.retried]],
+  );
+  metric("gateway_events_spilled_total", "counter", "Events written to the disk journal.", [[
+    {},
+    c.spilled,
+  ]]);
+  metric(
+    "gateway_interaction_deferrals_total",
+    "counter",
+    "Interactions acknowledged by the proxy, by outcome.",
+    [
+      [{ outcome: "deferred" }, c.deferred],
+      [{ outcome: "failed" }, c.deferFailed],
+      [{ outcome: "already_acknowledged" }, c.alreadyAcknowledged],
+    ],
+  );
+  metric("gateway_queue_depth", "gauge", "Events waiting for delivery.", [
+    [{ where: "memory" }, c.queuedMemory],
+    [{ where: "disk" }, c.queuedDisk],
+  ]);
+  metric("gateway_queue_bytes", "gauge", "Payload bytes waiting for delivery.", [
+    [{ where: "memory" }, c.queuedMemoryBytes],
+    [{ where: "disk" }, c.queuedDiskBytes],
+  ]);
+  metric("gateway_backlog_age_seconds", "gauge", "Age of the oldest undelivered event.", [
+    [{}, source.backlogAgeMs() / 1000],
+  ]);
+
+  const h = c.latency;
+  out.push(
+    "# HELP gateway_delivery_latency_seconds From receipt from Discord to the handler's 2xx.",
+    "# TYPE gateway_delivery_latency_seconds histogram",
+  );
+  h.bounds.forEach((b, i) =>
+    out.push(`gateway_delivery_latency_seconds_bucket{le="${b / 1000}"} ${h.counts[i]}`)
+  );
+  out.push(
+    `gateway_delivery_latency_seconds_bucket{le="+Inf"} ${h.count}`,
+    `gateway_delivery_latency_seconds_sum ${h.sum / 1000}`,
+    `gateway_delivery_latency_seconds_count ${h.count}`,
+  );
+
+  metric("gateway_identifies_total", "counter", "Identify payloads sent.", [[
+    {},
+    stats.identifies,
+  ]]);
+  metric("gateway_resumes_total", "counter", "Resume payloads sent.", [[{}, stats.resumes]]);
+  metric("gateway_disconnects_total", "counter", "Shard disconnects, by close code.", [
+    ...[...stats.closesByCode].map(([code, n]) =>
+      [{ code }, n] as [Record<string, number>, number]
+    ),
+  ]);
+  metric("gateway_shard_latency_seconds", "gauge", "Heartbeat round trip, by shard.", [
+    ...shards.filter((s) => s.latencyMs !== null).map((s) =>
+      [{ shard: s.id }, s.latencyMs! / 1000] as [Record<string, number>, number]
+    ),
+  ]);
+  metric("gateway_shard_up", "gauge", "1 when the shard is connected.", [
+    ...shards.map((s) =>
+      [{ shard: s.id }, s.state === "connected" ? 1 : 0] as [Record<string, number>, number]
+    ),
+  ]);
+  metric("gateway_shard_guilds", "gauge", "Guilds per shard, by availability.", [
+    ...shards.flatMap((s) =>
+      [
+        [{ shard: s.id, status: "available" }, s.guilds],
+        [{ shard: s.id, status: "unavailable" }, s.unavailable],
+        [{ shard: s.id, status: "loading" }, s.loading],
+      ] as [Record<string, string | number>, number][]
+    ),
+  ]);
+  if (stats.info) {
+    metric(
+      "gateway_session_starts_remaining",
+      "gauge",
+      "Identifies left today at start (GET /gateway/bot).",
+      [
+        [{}, stats.info.sessionStartLimit.remaining],
+      ],
+    );
+  }
+  const cache = source.cacheSizes();
+  metric("gateway_cache_entries", "gauge", "Entries in the gateway-side cache.", [
+    [{ cache: "guilds" }, cache.guilds],
+    [{ cache: "edited_messages" }, cache.editedMessages],
+  ]);
+  const mem = Deno.memoryUsage();
+  metric("process_resident_memory_bytes", "gauge", "Resident memory.", [[{}, mem.rss]]);
+  metric("process_heap_used_bytes", "gauge", "V8 heap in use.", [[{}, mem.heapUsed]]);
+  return out.join("\n") + "\n";
+}
+
+function fmtLabels(labels: Record<string, string | number>): string {
+  const parts = Object.entries(labels).map(([k, v]) =>
+    `${k}="${String(v).replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
+  );
+  return parts.length ? `{${parts.join(",")}}` : "";
+}

@@ -1,0 +1,227 @@
+/**
+ * What the control API may see and do, as one narrow interface, and its
+ * implementation over a running {@linkcode Service}. A multi-process setup can
+ * implement the same interface over Redis or HTTP.
+ * @module
+ */
+import { ShardState } from "../../deps.ts";
+import type { DeliveryCounters } from "../delivery/counters.ts";
+import type { GatewayStats, Service } from "../service.ts";
+import { createCommandBudget } from "./budget.ts";
+import { HttpError } from "./http.ts";
+
+/** One shard as the API shows it. */
+export interface ShardView {
+  id: number;
+  state:
+    | "connected"
+    | "connecting"
+    | "identifying"
+    | "resuming"
+    | "disconnected"
+    | "offline"
+    | "unidentified";
+  latencyMs: number | null;
+  guilds: number;
+  unavailable: number;
+  loading: number;
+  /** Discord session id (not the token). */
+  sessionId: string | null;
+  lastEventAt: number | null;
+  eventsPerSecond: number;
+  queue: { memory: number; disk: number };
+}
+
+/** A point of the status page's charts. */
+export interface HistoryPoint {
+  at: number;
+  eventsPerSecond: number;
+  queueDepth: number;
+}
+
+/** The control API's view of the service. */
+export interface ControlSource {
+  alive(): boolean;
+  /** Ready when every owned shard is live, or down for less than the grace period. */
+  readiness(): { ready: boolean; reasons: string[] };
+  range(): { first: number; last: number; total: number } | undefined;
+  shards(): ShardView[];
+  /** The shard a guild's events and commands belong to, or undefined before start. */
+  shardForGuild(guildId: string): number | undefined;
+  /** Sends a gateway command within the shard's budget; throws {@linkcode HttpError}. */
+  send(shardId: number, payload: { op: number; d: unknown }): Promise<void>;
+  /** Reconnects a shard (resuming its session). */
+  restart(shardId: number): Promise<void>;
+  counters(): DeliveryCounters;
+  stats(): GatewayStats;
+  backlogAgeMs(): number;
+  cacheSizes(): { guilds: number; editedMessages: number };
+  history(): HistoryPoint[];
+  close(): void;
+}
+
+const STATE_NAMES: Record<number, ShardView["state"]> = {
+  [ShardState.Connected]: "connected",
+  [ShardState.Connecting]: "connecting",
+  [ShardState.Disconnected]: "disconnected",
+  [ShardState.Unidentified]: "unidentified",
+  [ShardState.Identifying]: "identifying",
+  [ShardState.Resuming]: "resuming",
+  [ShardState.Offline]: "offline",
+};
+
+/** Options of {@linkcode createControlSource}. */
+export interface ControlSourceOptions {
+  alive(): boolean;
+  /** A shard down for less than this still counts as ready (a resume in progress), ms. @default 30000 */
+  readyGraceMs?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** The {@linkcode ControlSource} of a service in this process. */
+export function createControlSource(
+  service: Service,
+  options: ControlSourceOptions,
+): ControlSource {
+  const { alive, readyGraceMs = 30_000, now = Date.now } = options;
+  const budget = createCommandBudget({ now });
+  // Events/s per shard: counts sampled every second, rate over the last 10 s.
+  const samples: { at: number; byShard: Map<number, number>; total: number }[] = [];
+  const history: HistoryPoint[] = [];
+  const sample = () => {
+    const c = service.counters;
+    samples.push({ at: now(), byShard: new Map(c.receivedByShard), total: c.received });
+    if (samples.length > 11) samples.shift();
+  };
+  const rate = (shardId?: number) => {
+    if (samples.length < 2) return 0;
+    const a = samples[0];
+    const b = samples[samples.length - 1];
+    const seconds = (b.at - a.at) / 1000;
+    if (seconds <= 0) return 0;
+    const diff = shardId === undefined
+      ? b.total - a.total
+      : (b.byShard.get(shardId) ?? 0) - (a.byShard.get(shardId) ?? 0);
+    return Math.round(diff / seconds * 10) / 10;
+  };
+  sample();
+  let ticks = 0;
+  const timer = setInterval(() => {
+    sample();
+    if (++ticks % 5 === 0) {
+      const depth = queueDepth();
+      history.push({ at: now(), eventsPerSecond: rate(), queueDepth: depth.memory + depth.disk });
+      if (history.length > 120) history.shift();
+    }
+  }, 1000);
+  const queueDepth = (shardId?: number) => {
+    try {
+      return service.queue.depth(shardId);
+    } catch {
+      return { memory: 0, disk: 0 };
+    }
+  };
+  const shard = (shardId: number) => {
+    const range = service.stats.range;
+    if (!range) throw new HttpError(503, "the gateway has not started yet", { "retry-after": "1" });
+    if (shardId < range.first || shardId > range.last) {
+      throw new HttpError(
+        404,
+        `shard ${shardId} is not run by this process (it runs ${range.first}-${range.last} of ${range.total})`,
+      );
+    }
+    const s = service.gateway?.shards.get(shardId);
+    if (!s) {
+      throw new HttpError(503, `shard ${shardId} has not connected yet`, { "retry-after": "1" });
+    }
+    return s;
+  };
+
+  return {
+    alive,
+    readiness() {
+      const reasons: string[] = [];
+      const range = service.stats.range;
+      if (!alive()) reasons.push("the process is stopping");
+      if (!range) reasons.push("the gateway has not started yet (GET /gateway/bot pending)");
+      for (const [id, since] of service.stats.downSince) {
+        const s = service.gateway?.shards.get(id);
+        const state = s ? STATE_NAMES[s.state] : "not spawned";
+        const down = now() - since;
+        if (down >= readyGraceMs || state === "offline") {
+          reasons.push(`shard ${id} is ${state} for ${Math.round(down / 1000)} s`);
+        }
+      }
+      return { ready: reasons.length === 0, reasons };
+    },
+    range: () => service.stats.range,
+    shards() {
+      const range = service.stats.range;
+      if (!range) return [];
+      const health = service.shaper?.health();
+      const out: ShardView[] = [];
+      for (let id = range.first; id <= range.last; id++) {
+        const s = service.gateway?.shards.get(id);
+        const facts = health?.get(id);
+        out.push({
+          id,
+          state: s ? STATE_NAMES[s.state] ?? "offline" : "identifying",
+          latencyMs: s?.heart.rtt ?? null,
+          guilds: facts?.guilds ?? 0,
+          unavailable: facts?.unavailable ?? 0,
+          loading: facts?.loading ?? 0,
+          sessionId: s?.sessionId ?? null,
+          lastEventAt: facts?.lastEventAt || null,
+          eventsPerSecond: rate(id),
+          queue: queueDepth(id),
+        });
+      }
+      return out;
+    },
+    shardForGuild(guildId) {
+      const range = service.stats.range;
+      if (!range) return undefined;
+      return Number((BigInt(guildId) >> 22n) % BigInt(range.total));
+    },
+    async send(shardId, payload) {
+      const s = shard(shardId);
+      if (s.state !== ShardState.Connected) {
+        throw new HttpError(
+          503,
+          `shard ${shardId} is ${STATE_NAMES[s.state]}; try again shortly`,
+          { "retry-after": "1" },
+        );
+      }
+      // Heartbeats (and a re-identify) must always fit: leave them their share.
+      const limit = Math.max(1, s.calculateSafeRequests() - 2);
+      const taken = budget.take(shardId, limit);
+      if (!taken.ok) {
+        throw new HttpError(
+          429,
+          `shard ${shardId} used its ${limit} commands for this minute (Discord allows 120 per 60 s, heartbeats included)`,
+          { "retry-after": String(Math.ceil(taken.retryAfterMs / 1000)) },
+        );
+      }
+      await s.send(payload as Parameters<typeof s.send>[0]);
+    },
+    async restart(shardId) {
+      const s = shard(shardId);
+      // Resuming keeps the session: Discord replays what arrives meanwhile.
+      s.resume().catch(() => {});
+      await Promise.resolve();
+    },
+    counters: () => service.counters,
+    stats: () => service.stats,
+    backlogAgeMs: () => {
+      try {
+        return service.queue.backlogAgeMs();
+      } catch {
+        return 0;
+      }
+    },
+    cacheSizes: () => service.shaper?.stats() ?? { guilds: 0, editedMessages: 0 },
+    history: () => [...history],
+    close: () => clearInterval(timer),
+  };
+}

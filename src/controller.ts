@@ -1,0 +1,94 @@
+/**
+ * Controllers: change the proxy's behaviour without forking it. A controller
+ * is a module named by `GATEWAY_CONTROLLER` whose default export is a
+ * {@linkcode Controller}; every field is optional and typed.
+ *
+ * ```ts
+ * // my-controller.ts
+ * import { defineController } from "./src/controller.ts";
+ * export default defineController({
+ *   gateway(manager) {
+ *     const original = manager.tellWorkerToIdentify;
+ *     manager.tellWorkerToIdentify = async (workerId, shardId, bucketId) => {
+ *       console.log(`shard ${shardId} is about to identify`);
+ *       await original(workerId, shardId, bucketId);
+ *     };
+ *   },
+ * });
+ * ```
+ * @module
+ */
+import type { Config } from "../configs.ts";
+import type { DiscordenoShard, GatewayManager } from "../deps.ts";
+import type { QueuedEvent } from "./delivery/types.ts";
+import type { IdentifyQueue } from "./gateway/identify_queue.ts";
+import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
+import type { Logger } from "./log.ts";
+import type { GatewayBotInfo } from "./rest/gateway_bot.ts";
+import type { Shaper } from "./shaping/mod.ts";
+import type { Transport } from "./transport/http.ts";
+
+/** What a controller's factories receive. */
+export interface ControllerContext {
+  config: Config;
+  logger: Logger;
+}
+
+/** Every behaviour a controller may replace. */
+export interface Controller {
+  /** Replaces how events reach the bot (default: one HTTP POST per event). */
+  transport?(ctx: ControllerContext, defaults: Transport): Transport;
+  /** Replaces or wraps the shaping stage; `emit` queues events created later. */
+  shaper?(ctx: ControllerContext, defaults: Shaper, emit: (event: QueuedEvent) => void): Shaper;
+  /**
+   * The payload handler: sees every dispatch first. Call `next` to let it continue
+   * (possibly changed), or don't, to swallow it.
+   */
+  onDispatch?(
+    dispatch: GatewayDispatch,
+    payload: DispatchPayload,
+    next: (dispatch: GatewayDispatch, payload: DispatchPayload) => void,
+  ): void;
+  /** Replaces the identify queue (e.g. one shared by several processes). */
+  identifyQueue?(
+    ctx: ControllerContext,
+    info: GatewayBotInfo,
+    defaults: IdentifyQueue,
+  ): IdentifyQueue;
+  /** Gets Discordeno's gateway manager before shards spawn: replace any of its methods. */
+  gateway?(manager: GatewayManager, ctx: ControllerContext): void;
+  /** Gets every shard when it is created: replace any of its methods (e.g. `startHeartbeating`). */
+  shard?(shard: DiscordenoShard, ctx: ControllerContext): void;
+}
+
+/** Identity function that gives a controller module its types. */
+export function defineController(controller: Controller): Controller {
+  return controller;
+}
+
+const KEYS = new Set(["transport", "shaper", "onDispatch", "identifyQueue", "gateway", "shard"]);
+
+/** Loads and checks a controller module; throws a `TypeError` naming what is wrong. */
+export async function loadController(specifier: string): Promise<Controller> {
+  let module: Record<string, unknown>;
+  try {
+    module = await import(specifier);
+  } catch (error) {
+    throw new TypeError(`cannot import ${specifier}: ${(error as Error).message}`);
+  }
+  const controller = (module.default ?? module.controller) as Record<string, unknown> | undefined;
+  if (typeof controller !== "object" || controller === null) {
+    throw new TypeError(`${specifier} must export default defineController({...})`);
+  }
+  for (const [key, value] of Object.entries(controller)) {
+    if (!KEYS.has(key)) {
+      throw new TypeError(
+        `${specifier}: unknown controller field "${key}"; valid fields: ${[...KEYS].join(", ")}`,
+      );
+    }
+    if (typeof value !== "function") {
+      throw new TypeError(`${specifier}: "${key}" must be a function`);
+    }
+  }
+  return controller as Controller;
+}
