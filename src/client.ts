@@ -9,6 +9,7 @@
  * ```
  * @module
  */
+import type { ShardStatus } from "./control/status_page.ts";
 
 /** A gateway activity (`type` 0 playing, 1 streaming, 2 listening, 3 watching, 4 custom, 5 competing). */
 export interface Activity {
@@ -19,18 +20,7 @@ export interface Activity {
 }
 
 /** One shard as `GET /shards` shows it. */
-export interface ShardInfo {
-  id: number;
-  state: string;
-  latencyMs: number | null;
-  guilds: number;
-  unavailable: number;
-  loading: number;
-  sessionId: string | null;
-  lastEventAt: number | null;
-  eventsPerSecond: number;
-  queue: { memory: number; disk: number };
-}
+export type ShardInfo = ShardStatus;
 
 /** The API answered with an error; `status` and the server's reason. */
 export class GatewayApiError extends Error {

@@ -1,17 +1,8 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startE2E } from "./helpers/rig.ts";
+import { readyThenHandlerDown, seqsByShard, startE2E, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
-
-function seqs(events: { shardId: number; data: { s: number } }[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const e of events) {
-    // Synthetic dispatches (SHARD_GUILDS_LOADED_DD) carry no Discord sequence number.
-    if (e.data.s !== null) out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
-  }
-  return out;
-}
 
 Deno.test({
   name: "a handler outage during a steady stream on 3 shards loses nothing and keeps order",
@@ -35,11 +26,12 @@ Deno.test({
       e2e.handler.up();
       emit(10);
       await until(
-        () => [0, 1, 2].every((s) => seqs(e2e.handler.events).get(s)?.at(-1) === last.get(s)),
+        () =>
+          [0, 1, 2].every((s) => seqsByShard(e2e.handler.events).get(s)?.at(-1) === last.get(s)),
         "the backlog and the live tail",
       );
       for (const shard of [0, 1, 2]) {
-        const got = seqs(e2e.handler.events).get(shard)!;
+        const got = seqsByShard(e2e.handler.events).get(shard)!;
         assertEquals(got, Array.from({ length: last.get(shard)! }, (_, i) => i + 1));
       }
       await until(() => e2e.logs.some((l) => l.includes("backlog drained")), "drain log");
@@ -62,11 +54,8 @@ Deno.test({
     "every interaction type is acknowledged within 3 s while the handler is down, then delivered as deferred",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } });
-    try {
-      await e2e.service.allReady;
-      await until(() => e2e.handler.events.length >= 1, "READY delivered");
-      await e2e.handler.down();
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } }, async (e2e) => {
+      await readyThenHandlerDown(e2e);
       const ids = CASES.map((c) =>
         e2e.sim.emitInteraction(0, { type: c.type, withMessage: c.withMessage }).d.id as string
       );
@@ -91,9 +80,7 @@ Deno.test({
         assertEquals(got[0].deferred, true);
       }
       assertEquals(e2e.service.queue.counters.deferred, 5);
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });
 
@@ -118,11 +105,8 @@ Deno.test({
   name: "a deferral the REST proxy refuses is logged and the interaction still delivered",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } });
-    try {
-      await e2e.service.allReady;
-      await until(() => e2e.handler.events.length >= 1, "READY delivered");
-      await e2e.handler.down();
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } }, async (e2e) => {
+      await readyThenHandlerDown(e2e);
       e2e.sim.failRest("interactions", [503]);
       const id = e2e.sim.emitInteraction(0, { type: 2 }).d.id as string;
       await until(() => e2e.service.queue.counters.deferFailed === 1, "failed deferral");
@@ -130,9 +114,7 @@ Deno.test({
       e2e.handler.up();
       await until(() => e2e.handler.events.some((e) => e.data.d.id === id), "delivery");
       assertEquals(e2e.handler.events.find((e) => e.data.d.id === id)!.deferred, undefined);
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });
 
@@ -140,11 +122,8 @@ Deno.test({
   name: "with the REST proxy down, deferrals fail fast and nothing is lost",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } });
-    try {
-      await e2e.service.allReady;
-      await until(() => e2e.handler.events.length >= 1, "READY delivered");
-      await e2e.handler.down();
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500, guilds: 2 } }, async (e2e) => {
+      await readyThenHandlerDown(e2e);
       await e2e.restProxy.down();
       const ids = [2, 3, 4].map((type) =>
         e2e.sim.emitInteraction(0, { type: type as 2 | 3 | 4 }).d.id as string
@@ -159,9 +138,7 @@ Deno.test({
       for (const id of ids) {
         assertEquals(e2e.handler.events.filter((e) => e.data.d.id === id).length, 1);
       }
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });
 

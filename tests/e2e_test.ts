@@ -1,18 +1,8 @@
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { HANDLER_SECRET, startE2E, TOKEN } from "./helpers/rig.ts";
+import { HANDLER_SECRET, seqsByShard, startE2E, TOKEN } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createSimulator } from "../src/simulator/mod.ts";
 import { startTestHandler } from "./helpers/handler.ts";
-
-/** Per shard, the `s` values the handler accepted, in arrival order. */
-function seqs(events: { shardId: number; data: { s: number } }[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const e of events) {
-    // Synthetic dispatches (SHARD_GUILDS_LOADED_DD) carry no Discord sequence number.
-    if (e.data.s !== null) out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
-  }
-  return out;
-}
 
 Deno.test({
   name: "the proxy runs 4 shards with max_concurrency 2 and forwards every dispatch once, in order",
@@ -50,11 +40,11 @@ Deno.test({
       await until(
         () =>
           [0, 1, 2, 3].every((shard) =>
-            seqs(e2e.handler.events).get(shard)?.at(-1) === expected.get(shard)
+            seqsByShard(e2e.handler.events).get(shard)?.at(-1) === expected.get(shard)
           ),
         "every emitted dispatch at the handler",
       );
-      const got = seqs(e2e.handler.events);
+      const got = seqsByShard(e2e.handler.events);
       for (const shard of [0, 1, 2, 3]) {
         // READY is s=1; everything after it arrives exactly once, in order.
         const list = got.get(shard)!;

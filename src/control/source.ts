@@ -9,35 +9,12 @@ import type { DeliveryCounters } from "../delivery/counters.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
 import { HttpError } from "./http.ts";
+import type { ShardStatus, StatusHistoryPoint } from "./status_page.ts";
 
-/** One shard as the API shows it. */
-export interface ShardView {
-  id: number;
-  state:
-    | "connected"
-    | "connecting"
-    | "identifying"
-    | "resuming"
-    | "disconnected"
-    | "offline"
-    | "unidentified";
-  latencyMs: number | null;
-  guilds: number;
-  unavailable: number;
-  loading: number;
-  /** Discord session id (not the token). */
-  sessionId: string | null;
-  lastEventAt: number | null;
-  eventsPerSecond: number;
-  queue: { memory: number; disk: number };
-}
-
+/** One shard as the API shows it (the `/shards` and `/status` item). */
+export type ShardView = ShardStatus;
 /** A point of the status page's charts. */
-export interface HistoryPoint {
-  at: number;
-  eventsPerSecond: number;
-  queueDepth: number;
-}
+export type HistoryPoint = StatusHistoryPoint;
 
 /** The control API's view of the service. */
 export interface ControlSource {

@@ -279,8 +279,8 @@ button:hover { border-color: var(--muted); }
       </div>
       <div class="grid" id="shards"></div>
     </section>
+    <div class="foot">Refreshes every 2 s from <code>/status</code>.</div>
   </main>
-  <div class="foot">Refreshes every 2 s from <code>/status</code>.</div>
 </div>
 
 <script>
@@ -296,7 +296,7 @@ button:hover { border-color: var(--muted); }
   var generation = 0;
   var timer = 0;
   var inflight = null;
-  var lastOkAt = 0;
+  var lastGeneratedAt = 0;
   var tiles = new Map();
   var nf = new Intl.NumberFormat();
   var compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
@@ -422,7 +422,7 @@ button:hover { border-color: var(--muted); }
         } catch (e) {
           throw new Error("unexpected /status response (" + (e && e.message || e) + ")");
         }
-        lastOkAt = Date.now();
+        lastGeneratedAt = snap.generatedAt;
         setOnline();
         schedule(gen);
       });
@@ -454,7 +454,7 @@ button:hover { border-color: var(--muted); }
   function setOffline(reason) {
     setConn("bad", "disconnected");
     var b = $("banner");
-    var since = lastOkAt ? " Last update " + new Date(lastOkAt).toLocaleTimeString() + "." : "";
+    var since = lastGeneratedAt ? " Last update " + new Date(lastGeneratedAt).toLocaleTimeString() + "." : "";
     b.textContent = "Disconnected: " + reason + ". Retrying every " + POLL_MS / 1000 + " s." + since;
     b.hidden = false;
     $("dash").classList.add("stale");

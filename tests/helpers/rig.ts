@@ -10,6 +10,7 @@ import { createService, type Service, type ServiceOptions } from "../../src/serv
 import { createSimulator } from "../../src/simulator/mod.ts";
 import type { Simulator, SimulatorOptions } from "../../src/simulator/types.ts";
 import { startTestHandler, type TestHandler } from "./handler.ts";
+import { until } from "./wait.ts";
 import { type Relay, startRelay } from "./relay.ts";
 
 /** A token of the real shape (Discordeno decodes the bot id from it). */
@@ -89,4 +90,33 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Runs `fn` with a started pipeline and always closes it. */
+export async function withE2E(options: E2EOptions, fn: (e2e: E2E) => Promise<void>): Promise<void> {
+  const e2e = await startE2E(options);
+  try {
+    await fn(e2e);
+  } finally {
+    await e2e.close();
+  }
+}
+
+/** Waits for the shards, then takes the handler down (the bot is "restarting"). */
+export async function readyThenHandlerDown(e2e: E2E): Promise<void> {
+  await e2e.service.allReady;
+  await until(() => e2e.handler.events.length >= 1, "READY delivered");
+  await e2e.handler.down();
+}
+
+/** Per shard, the Discord sequence numbers the handler accepted, in arrival order. */
+export function seqsByShard(
+  events: { shardId: number; data: { s: number | null } }[],
+): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const e of events) {
+    // Synthetic dispatches (SHARD_GUILDS_LOADED_DD) carry no sequence number.
+    if (e.data.s !== null) out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
+  }
+  return out;
 }
