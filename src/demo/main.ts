@@ -10,6 +10,8 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../configs.ts";
 import { createLogger } from "../log.ts";
+import { createControlHandler } from "../control/server.ts";
+import { createControlSource } from "../control/source.ts";
 import { createService } from "../service.ts";
 import { createSimulator } from "../simulator/mod.ts";
 import { createEventHandler, type ForwardedEvent } from "./handler.ts";
@@ -88,7 +90,15 @@ const service = await createService({
   deliveryRetry: { baseMs: 500, maxMs: 2000 },
 });
 
+const control = createControlSource(service, { alive: () => true });
+const api = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen() {} },
+  createControlHandler(control, { authorization: "demo-gateway-secret" }),
+);
+const apiUrl = `http://127.0.0.1:${(api.addr as Deno.NetAddr).port}`;
+
 say(`Discord simulator on ${sim.restUrl} (${shards} shards, max_concurrency 2)`);
+say(`status page: ${apiUrl}/#key=demo-gateway-secret   (API: curl -H 'Authorization: demo-gateway-secret' ${apiUrl}/shards)`);
 say(`event handler on http://127.0.0.1:${handlerPort}/events`);
 say("gateway proxy starting: shards identify per bucket, one per 5 s");
 await service.start();
@@ -133,6 +143,8 @@ clearInterval(traffic);
 say("stopping");
 await Promise.race([story, new Promise((r) => setTimeout(r, 0))]);
 await service.stop(3000);
+control.close();
+await api.shutdown();
 if (handlerUp) await handlerServer.shutdown();
 await sim.shutdown();
 await Deno.remove(dataDir, { recursive: true }).catch(() => {});
