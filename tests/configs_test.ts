@@ -145,3 +145,19 @@ Deno.test("the process exits 2 with the variable's name on a bad config", async 
   assertStringIncludes(stderr, "GATEWAY_PORT");
   assertStringIncludes(stderr, "example: GATEWAY_PORT=8080");
 });
+
+Deno.test("every variable configs.ts reads is in .env.example and in the README table", async () => {
+  const source = await Deno.readTextFile("configs.ts");
+  const names = new Set(
+    [...source.matchAll(/\b(?:raw|required|url|int|bytes|bool|oneOf|events)\("([A-Z_]+)"/g)].map((
+      m,
+    ) => m[1]),
+  );
+  assert(names.size >= 25, `found ${names.size}`);
+  const example = await Deno.readTextFile(".env.example");
+  const readme = await Deno.readTextFile("README.md");
+  for (const name of names) {
+    assert(new RegExp(`^#? ?${name}=`, "m").test(example), `${name} missing from .env.example`);
+    assert(readme.includes(`| \`${name}\``), `${name} missing from the README table`);
+  }
+});
