@@ -10,7 +10,12 @@ import { benchRestart } from "./restart_bench.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { full: { type: "boolean" }, smoke: { type: "boolean" }, out: { type: "string" } },
+  options: {
+    full: { type: "boolean" },
+    smoke: { type: "boolean" },
+    out: { type: "string" },
+    "no-compare": { type: "boolean" },
+  },
 });
 const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
 const sizes = {
@@ -108,4 +113,22 @@ async function isolated(file: string, args: string[]) {
   if (!out.success) throw new Error(`${file} exited ${out.code}`);
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
   return JSON.parse(lines[lines.length - 1]);
+}
+
+// The comparison against the guide's baseline, @discordjs/ws and the ceiling (its own
+// processes; writes compare.json and COMPARE.md next to RESULTS.md).
+if (mode !== "smoke" && !values["no-compare"]) {
+  const compare = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./compare.ts", import.meta.url).pathname,
+      `--${mode}`,
+      "--out",
+      outDir,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!compare.success) throw new Error(`bench/compare.ts exited ${compare.code}`);
 }

@@ -54,3 +54,13 @@ Deno.test("deno task bench --smoke runs the harness end to end", async () => {
   assertEquals(result.restart.identifiesOnRestart, 0, "the restart resumed");
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("bench/compare.ts --smoke runs every contender end to end", async () => {
+  const out = await Deno.makeTempDir();
+  const { code, text } = await run(["run", "-A", "bench/compare.ts", "--smoke", "--out", out]);
+  assertEquals(code, 0, text.slice(-3000));
+  const result = JSON.parse(await Deno.readTextFile(`${out}/compare.smoke.json`));
+  assertEquals(Object.keys(result.contenders), ["service", "baseline", "peer", "ceiling"]);
+  assertStringIncludes(text, "done in");
+  await Deno.remove(out, { recursive: true });
+});

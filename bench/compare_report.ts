@@ -1,0 +1,420 @@
+/**
+ * Types of the comparison benchmark's results and the Markdown table the
+ * README includes (`bench/COMPARE.md`), with the targets and, where one is
+ * missed, what the measurements say limits it.
+ * @module
+ */
+import type { ContenderName } from "./compare_procs.ts";
+import type { CpuUse, LatencyResult, PostRateResult, SustainedResult } from "./compare_measure.ts";
+
+/** Sizes and durations of one mode. */
+export interface ModeConfig {
+  /** Shard count of the main process (throughput, latency, memory, start-up). */
+  mainShards: number;
+  /** `max_concurrency` of the main process; its start-up is measured. */
+  mainMaxConcurrency: number;
+  /** Guilds of the main process. */
+  guilds: number;
+  /** Other shard counts measured for throughput, each in its own process. */
+  otherShards: number[];
+  /** Guilds per shard in those processes. */
+  guildsPerShard: number;
+  /** Extra start-up-only runs of `mainShards` with these `max_concurrency`. */
+  startupOnly: number[];
+  idleMs: number;
+  warmupRate: number;
+  warmupMs: number;
+  probeMs: number;
+  windowMs: number;
+  /** Windows of the search in the main process. */
+  maxSteps: number;
+  /** The search stops once the failing and sustained rates are this close (hi/lo - 1). */
+  precision: number;
+  /** Probe and windows of the search in the other processes. */
+  otherProbeMs: number;
+  otherMaxSteps: number;
+  /** In the other processes, stop at the first sustained window. */
+  otherStopOnFirstPass: boolean;
+  /** Stop at the first sustained window when the probe found no limit. */
+  stopAtLowerBound: boolean;
+  /** Rates at which the ceiling's send → parsed latency is measured. */
+  ceilingLatencyRates: number[];
+  /** Warm-up of the other processes. */
+  otherWarmupMs: number;
+  confirmRuns: number;
+  latencyRates: number[];
+  latencyRuns: number;
+  latencyMs: number;
+  /** Duration of each POST reference measurement. */
+  postRateMs: number;
+  /** What this mode shortens, for the report. */
+  caveats: string[];
+}
+
+/** Start-up of one process. */
+export interface StartupResult {
+  shards: number;
+  maxConcurrency: number;
+  guilds: number;
+  /** Spawn to every shard holding a session (READY sent), s. */
+  readySeconds: number | null;
+  /** ceil(shards / max_concurrency) x 5 s. */
+  boundSeconds: number;
+  /** (ceil(shards / max_concurrency) - 1) x 5 s: the first identify is free. */
+  floorSeconds: number;
+  /** Spawn to every READY and GUILD_CREATE received at the counter, s. */
+  guildsSeconds: number | null;
+  identifies: number;
+}
+
+/** Everything measured for one contender. */
+export interface ContenderResult {
+  name: ContenderName;
+  label: string;
+  throughput: Record<number, SustainedResult | null>;
+  latency: Record<number, LatencyResult | null>;
+  memory: { idleMiB: number | null; loadMiB: number | null; loadRate: number | null };
+  startup: StartupResult[];
+  errors: string[];
+  /** Sink counters after its runs (forwarders). */
+  sink?: { outOfOrder: number; unauthorized: number; events: number; meanBodyBytes: number };
+}
+
+export type CompareReport = {
+  mode: string;
+  date: string;
+  machine: MachineInfo;
+  seconds: number;
+  settings: ModeConfig;
+  /** One Deno process POSTing to the sink, nothing else: 1 and 16 requests in flight. */
+  postReference: PostRateResult[];
+  traffic: {
+    mix: readonly string[];
+    meanPayloadBytes: number;
+    messageCreateBytes: [number, number];
+    note: string;
+  };
+  contenders: Record<string, ContenderResult>;
+};
+
+/** Where the benchmark ran. */
+export interface MachineInfo {
+  cores: number;
+  cpu: string;
+  os: string;
+  deno: string;
+  v8: string;
+  loadAverageAtStart: string;
+  openFileLimit: number | null;
+}
+
+/** The targets this service is held to. */
+export const TARGETS = {
+  /** Sustained throughput at least this many times the baseline's. */
+  vsBaseline: 3,
+  /** Sustained throughput at least this share of the ceiling's. */
+  vsCeiling: 0.7,
+  /** p99 delivery latency under this many ms at 1000 events/s. */
+  p99Ms: 10,
+  p99Rate: 1000,
+};
+
+const COLUMNS: ContenderName[] = ["service", "baseline", "peer", "ceiling"];
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmtRatio = (r: number) =>
+  !Number.isFinite(r) ? "-" : r >= 10 ? `${r.toFixed(0)}×` : `${r.toFixed(r < 1 ? 2 : 1)}×`;
+const fmtMs = (v: number) =>
+  Number.isNaN(v) ? "-" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+
+function rateOf(r: SustainedResult | null | undefined): number | undefined {
+  return r && r.rate > 0 ? r.rate : undefined;
+}
+
+function throughputCell(
+  report: CompareReport,
+  name: ContenderName,
+  shards: number,
+): string {
+  const r = report.contenders[name]?.throughput[shards];
+  if (r === undefined) return "n/a";
+  if (r === null) return "failed";
+  if (r.rate === 0) return r.failedAt ? `< ${fmtInt(r.failedAt)}` : "none";
+  const prefix = r.emitterBound || !r.bracketed ? "≥ " : "";
+  const base = rateOf(report.contenders.baseline?.throughput[shards]);
+  const ceil = rateOf(report.contenders.ceiling?.throughput[shards]);
+  const ratios = [
+    name !== "baseline" && base ? `${fmtRatio(r.rate / base)} b` : undefined,
+    name !== "ceiling" && ceil ? `${Math.round(r.rate / ceil * 100)}% c` : undefined,
+  ].filter(Boolean);
+  return `${prefix}${fmtInt(r.rate)}${ratios.length ? ` (${ratios.join(" · ")})` : ""}`;
+}
+
+function latencyOf(report: CompareReport, name: ContenderName, rate: number) {
+  return report.contenders[name]?.latency[rate] ?? undefined;
+}
+
+function latencyCell(
+  report: CompareReport,
+  name: ContenderName,
+  rate: number,
+  key: "p50" | "p99" | "max",
+): string {
+  const l = latencyOf(report, name, rate);
+  if (!l) return "n/a";
+  const v = l[key];
+  const base = latencyOf(report, "baseline", rate)?.[key];
+  const ceil = latencyOf(report, "ceiling", rate)?.[key];
+  const ratios = [
+    name !== "baseline" && base ? `${fmtRatio(v / base)} b` : undefined,
+    name !== "ceiling" && ceil ? `${fmtRatio(v / ceil)} c` : undefined,
+  ].filter(Boolean);
+  const mark = l.kept ? "" : " ⚠";
+  return `${fmtMs(v)}${mark}${ratios.length ? ` (${ratios.join(" · ")})` : ""}`;
+}
+
+function memoryCell(report: CompareReport, name: ContenderName, key: "idleMiB" | "loadMiB") {
+  const v = report.contenders[name]?.memory[key];
+  if (v === null || v === undefined) return "n/a";
+  const base = report.contenders.baseline?.memory[key];
+  const ceil = report.contenders.ceiling?.memory[key];
+  const ratios = [
+    name !== "baseline" && base ? `${fmtRatio(v / base)} b` : undefined,
+    name !== "ceiling" && ceil ? `${fmtRatio(v / ceil)} c` : undefined,
+  ].filter(Boolean);
+  return `${v.toFixed(0)} MiB${ratios.length ? ` (${ratios.join(" · ")})` : ""}`;
+}
+
+function startupRows(report: CompareReport): string[] {
+  const mcs = new Set<number>();
+  for (const c of Object.values(report.contenders)) {
+    for (const s of c.startup) mcs.add(s.maxConcurrency);
+  }
+  const rows: string[] = [];
+  for (const mc of [...mcs].sort((a, b) => a - b)) {
+    let bound = 0;
+    let shards = 0;
+    const cells = COLUMNS.filter((c) => c !== "ceiling").map((name) => {
+      const s = report.contenders[name]?.startup.find((x) => x.maxConcurrency === mc);
+      if (!s) return "n/a";
+      bound = s.boundSeconds;
+      shards = s.shards;
+      if (s.readySeconds === null) return "did not finish";
+      return `${s.readySeconds.toFixed(1)} s (${fmtRatio(s.readySeconds / s.boundSeconds)} bound)`;
+    });
+    const guildCells = COLUMNS.filter((c) => c !== "ceiling").map((name) => {
+      const s = report.contenders[name]?.startup.find((x) => x.maxConcurrency === mc);
+      return s?.guildsSeconds != null ? `${s.guildsSeconds.toFixed(1)} s` : "n/a";
+    });
+    const guilds = report.contenders.service?.startup.find((x) => x.maxConcurrency === mc)?.guilds;
+    rows.push(
+      `| ${shards} shards ready, max_concurrency ${mc} | ${cells.join(" | ")} | ${bound} s |`,
+      `| ... and all ${guilds ?? "?"} GUILD_CREATEs delivered | ${guildCells.join(" | ")} | - |`,
+    );
+  }
+  return rows;
+}
+
+function cpuText(cpu: CpuUse | undefined): string {
+  if (!cpu) return "-";
+  return `${cpu.contender}% / ${cpu.sink ?? "-"}% / ${cpu.harness}%`;
+}
+
+/** What the measurements say limits a throughput figure of the service. */
+function throughputLimit(
+  report: CompareReport,
+  shards: number,
+  target: "baseline" | "ceiling",
+): string {
+  const s = report.contenders.service?.throughput[shards];
+  const b = rateOf(report.contenders.baseline?.throughput[shards]);
+  const c = report.contenders.ceiling?.throughput[shards];
+  if (!s) return "the service did not run";
+  const parts: string[] = [];
+  const cpu = s.cpu;
+  const seq = report.postReference.find((p) => p.concurrency === 1)?.perSecond;
+  const conc = report.postReference.find((p) => p.concurrency > 1)?.perSecond;
+  if (cpu && cpu.contender >= 85) {
+    parts.push(
+      `the service's process used ${cpu.contender}% of one core at ${
+        fmtInt(s.rate)
+      }/s: its JavaScript thread is saturated`,
+    );
+  }
+  if (seq && conc) {
+    parts.push(
+      `one POST per event: a bare Deno process gets ${
+        fmtInt(conc)
+      }/s to this sink with 16 in flight and ${
+        fmtInt(seq)
+      }/s with one in flight, and the service keeps one in flight per shard (order), so ${shards} shard${
+        shards === 1 ? "" : "s"
+      } cannot exceed ~${fmtInt(Math.min(shards * seq, conc))}/s before any gateway work`,
+    );
+    if (target === "baseline" && b && TARGETS.vsBaseline * b > conc) {
+      parts.push(
+        `${TARGETS.vsBaseline}× the baseline (${
+          fmtInt(TARGETS.vsBaseline * b)
+        }/s) is above that bound: not reachable with one HTTP request per event in one process on this machine`,
+      );
+    }
+  }
+  if (cpu && cpu.contender + (cpu.sink ?? 0) + cpu.harness >= 170) {
+    parts.push(
+      `the ${report.machine.cores} cores were saturated: service ${cpu.contender}%, sink ${cpu.sink}%, simulator/harness ${cpu.harness}%`,
+    );
+  }
+  if (target === "ceiling" && c && (c.emitterBound || !c.bracketed)) {
+    parts.push(
+      `the ceiling is a lower bound (${
+        c.emitterBound ? "the harness could not emit faster" : "no failing rate found"
+      } at ${fmtInt(c.rate)}/s), so the share of the ceiling is overstated`,
+    );
+  }
+  return parts.join("; ") || "no single limit stood out";
+}
+
+function targetRows(report: CompareReport): string[] {
+  const rows: string[] = [];
+  const service = report.contenders.service;
+  if (!service) return rows;
+  const shardCounts = Object.keys(service.throughput).map(Number).sort((a, b) => a - b);
+  for (const shards of shardCounts) {
+    const s = rateOf(service.throughput[shards]);
+    const b = rateOf(report.contenders.baseline?.throughput[shards]);
+    const c = rateOf(report.contenders.ceiling?.throughput[shards]);
+    if (s !== undefined && b !== undefined) {
+      const ratio = s / b;
+      const met = ratio >= TARGETS.vsBaseline;
+      rows.push(
+        `| ≥ ${TARGETS.vsBaseline}× baseline, ${shards} shard(s) | ${fmtRatio(ratio)} (${
+          fmtInt(s)
+        } vs ${fmtInt(b)}/s) | ${met ? "met" : "**missed**"} | ${
+          met ? "" : throughputLimit(report, shards, "baseline")
+        } |`,
+      );
+    }
+    if (s !== undefined && c !== undefined) {
+      const share = s / c;
+      const met = share >= TARGETS.vsCeiling;
+      rows.push(
+        `| ≥ ${TARGETS.vsCeiling * 100}% of ceiling, ${shards} shard(s) | ${
+          Math.round(share * 100)
+        }% (${fmtInt(s)} vs ${fmtInt(c)}/s) | ${met ? "met" : "**missed**"} | ${
+          met ? "" : throughputLimit(report, shards, "ceiling")
+        } |`,
+      );
+    }
+  }
+  const l = service.latency[TARGETS.p99Rate];
+  if (l) {
+    const met = l.p99 < TARGETS.p99Ms && l.kept;
+    rows.push(
+      `| p99 < ${TARGETS.p99Ms} ms at ${fmtInt(TARGETS.p99Rate)}/s | ${fmtMs(l.p99)} ms (p50 ${
+        fmtMs(l.p50)
+      }, max ${fmtMs(l.max)}) | ${met ? "met" : "**missed**"} | ${
+        met ? "" : `service CPU ${l.cpu.contender}%, sink ${l.cpu.sink}%, harness ${l.cpu.harness}%`
+      } |`,
+    );
+  }
+  return rows;
+}
+
+/** Renders the Markdown the README includes. */
+export function renderMarkdown(report: CompareReport): string {
+  const m = report.machine;
+  const present = COLUMNS.filter((c) => report.contenders[c]);
+  const header = (first: string, last = "ceiling") => [
+    `| ${first} | ${present.map((c) => c === "ceiling" ? last : c).join(" | ")} |`,
+    `|---|${present.map(() => "---:").join("|")}|`,
+  ];
+  const shardCounts = [
+    ...new Set(
+      Object.values(report.contenders).flatMap((c) => Object.keys(c.throughput).map(Number)),
+    ),
+  ].sort((a, b) => a - b);
+  const rates = [
+    ...new Set(
+      Object.values(report.contenders).flatMap((c) => Object.keys(c.latency).map(Number)),
+    ),
+  ].sort((a, b) => a - b);
+  const cols = (f: (name: ContenderName) => string) => present.map(f).join(" | ");
+  const main = report.settings.mainShards;
+  const lines = [
+    `Measured ${
+      report.date.slice(0, 10)
+    } (${report.mode} mode, ${report.seconds} s) on ${m.cores} cores (${m.cpu}), Deno ${m.deno} (V8 ${m.v8}), load average at start ${m.loadAverageAtStart}.`,
+    `Each contender is its own process; the simulator and the harness share one process, the sink another; all on loopback.`,
+    `Traffic: ${report.traffic.mix.length}-event mix (${
+      report.traffic.note.split(";")[0]
+    }; ...), mean ${report.traffic.meanPayloadBytes} bytes per dispatch, MESSAGE_CREATE ${
+      report.traffic.messageCreateBytes.join(" / ")
+    } bytes. Ratios: \`b\` to the baseline, \`c\` to the ceiling.`,
+    `Reference: one Deno process doing nothing but POST this payload to the sink: ${
+      report.postReference.map((p) => `${fmtInt(p.perSecond)}/s with ${p.concurrency} in flight`)
+        .join(", ")
+    }.`,
+    ...report.settings.caveats.map((c) => `*${c}.*`),
+    "",
+    ...header("sustained forwarded events/s"),
+    ...shardCounts.map((n) =>
+      `| ${n} shard${n === 1 ? "" : "s"} | ${cols((c) => throughputCell(report, c, n))} |`
+    ),
+    "",
+    ...header("CPU at that rate: contender / sink / harness"),
+    ...shardCounts.map((n) =>
+      `| ${n} shard${n === 1 ? "" : "s"} | ${
+        cols((c) => cpuText(report.contenders[c]?.throughput[n]?.cpu))
+      } |`
+    ),
+    "",
+    ...header("at the sink, all runs of the contender"),
+    `| events received | ${
+      cols((c) => c === "ceiling" ? "-" : fmtInt(report.contenders[c]?.sink?.events ?? NaN))
+    } |`,
+    `| ... that arrived after a later event of their shard | ${
+      cols((c) => c === "ceiling" ? "-" : fmtInt(report.contenders[c]?.sink?.outOfOrder ?? NaN))
+    } |`,
+    `| mean request body, bytes | ${
+      cols((c) => c === "ceiling" ? "-" : fmtInt(report.contenders[c]?.sink?.meanBodyBytes ?? NaN))
+    } |`,
+    "",
+    ...header(`delivery latency, ms, ${main} shards (send → sink)`, "ceiling (send → parsed)"),
+    ...rates.flatMap((rate) =>
+      (["p50", "p99", "max"] as const).map((k) =>
+        `| ${k} at ${fmtInt(rate)}/s | ${cols((c) => latencyCell(report, c, rate, k))} |`
+      )
+    ),
+    "",
+    ...header(`resident memory, ${main} shards, ${fmtInt(report.settings.guilds)} guilds`),
+    `| idle | ${cols((c) => memoryCell(report, c, "idleMiB"))} |`,
+    `| under load (${fmtInt(report.contenders.service?.memory.loadRate ?? 0)}/s, peak) | ${
+      cols((c) => memoryCell(report, c, "loadMiB"))
+    } |`,
+    "",
+    `| start-up | ${
+      present.filter((c) => c !== "ceiling").join(" | ")
+    } | identify bound: ceil(shards / max_concurrency) × 5 s |`,
+    `|---|${present.filter((c) => c !== "ceiling").map(() => "---:").join("|")}|---:|`,
+    ...startupRows(report),
+    "",
+    "| target (this service) | measured | | what limits it |",
+    "|---|---:|---|---|",
+    ...targetRows(report),
+    "",
+  ];
+  const oddities: string[] = [];
+  for (const c of Object.values(report.contenders)) {
+    if (c.errors.length) oddities.push(`- ${c.name}: ${c.errors.join("; ").slice(0, 400)}`);
+  }
+  const latencyWarn = Object.values(report.contenders).some((c) =>
+    Object.values(c.latency).some((l) => l && !l.kept)
+  );
+  if (latencyWarn) {
+    oddities.push(
+      "- ⚠: that contender did not sustain that rate (its backlog grew); latency includes queueing.",
+    );
+  }
+  if (oddities.length) lines.push(...oddities, "");
+  return lines.join("\n");
+}
