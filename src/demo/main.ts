@@ -98,7 +98,9 @@ const api = Deno.serve(
 const apiUrl = `http://127.0.0.1:${(api.addr as Deno.NetAddr).port}`;
 
 say(`Discord simulator on ${sim.restUrl} (${shards} shards, max_concurrency 2)`);
-say(`status page: ${apiUrl}/#key=demo-gateway-secret   (API: curl -H 'Authorization: demo-gateway-secret' ${apiUrl}/shards)`);
+say(
+  `status page: ${apiUrl}/#key=demo-gateway-secret   (API: curl -H 'Authorization: demo-gateway-secret' ${apiUrl}/shards)`,
+);
 say(`event handler on http://127.0.0.1:${handlerPort}/events`);
 say("gateway proxy starting: shards identify per bucket, one per 5 s");
 await service.start();
