@@ -62,7 +62,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     mainShards: 2,
     mainMaxConcurrency: 2,
     guilds: 40,
-    otherShards: [],
+    throughputShards: [2],
     guildsPerShard: 10,
     startupOnly: [],
     idleMs: 200,
@@ -89,7 +89,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     mainShards: 16,
     mainMaxConcurrency: 16,
     guilds: 5_000,
-    otherShards: [4, 1],
+    throughputShards: [16, 4, 1],
     guildsPerShard: 50,
     startupOnly: [],
     idleMs: 500,
@@ -111,8 +111,8 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     latencyMs: 1000,
     postRateMs: 700,
     caveats: [
-      "quick mode: sustained = backlog flat over a 3.5 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2.5 s), at most 3 windows at 16 shards and 2 at 1 and 4 shards, bisecting between sustained and failing rates; when the probe found no limit, the first sustained window ends the search (≥: a lower bound); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
-      "quick mode: 5,000 guilds on the 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here)",
+      "quick mode: sustained = backlog flat over a 3.5 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2.5 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 3 windows at 16 shards, 2 at 1 and 4 shards, 2 more down if none was sustained); when the probe found no limit, the first sustained window ends the search (≥: a lower bound); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
+      "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput in fresh processes with 50 guilds per shard",
       "quick mode: start-up measured with max_concurrency 16 only (all 16 shards identify at once; bound 5 s); --full measures max_concurrency 1 and 4",
     ],
   },
@@ -120,7 +120,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     mainShards: 16,
     mainMaxConcurrency: 4,
     guilds: 50_000,
-    otherShards: [4, 1],
+    throughputShards: [16, 4, 1],
     guildsPerShard: 50,
     startupOnly: [1],
     idleMs: 5000,
@@ -141,7 +141,9 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     latencyRuns: 3,
     latencyMs: 10_000,
     postRateMs: 5000,
-    caveats: [],
+    caveats: [
+      "start-up, memory and latency with 50,000 guilds on 16 shards (Discord would want 20 shards: the simulator's 2,500-guilds-per-shard limit is raised); throughput in fresh processes with 50 guilds per shard",
+    ],
   },
 };
 
@@ -314,7 +316,7 @@ export async function runContender(
 
   log(`\n== ${CONTENDER_LABELS[name]}`);
   const sink0 = await sink.stats();
-  // Main process: start-up, memory, throughput and latency at mainShards.
+  // Main process: start-up, memory and latency at mainShards.
   try {
     const p = await startProcess(
       name,
@@ -353,17 +355,15 @@ export async function runContender(
         result.memory.loadRate = rate;
       }
       result.memory.loadMiB = loadMiB;
-      // Last: the overload of the search leaves garbage and buffers that would colour the rest.
-      log(`  throughput, ${mode.mainShards} shards:`);
-      result.throughput[mode.mainShards] = await findSustained(p.target, search);
     } finally {
       await p.cleanup();
     }
   } catch (error) {
-    fail(`${mode.mainShards} shards`, error);
+    fail(`${mode.mainShards} shards (start-up, memory, latency)`, error);
   }
 
-  for (const shards of mode.otherShards) {
+  // Throughput: a fresh process per shard count, so no earlier overload colours it.
+  for (const shards of mode.throughputShards) {
     try {
       const p = await startProcess(
         name,
@@ -378,18 +378,19 @@ export async function runContender(
       try {
         await warmUp(p.target, mode, mode.otherWarmupMs);
         log(`  throughput, ${shards} shard(s):`);
+        const main = shards === mode.mainShards;
         result.throughput[shards] = await findSustained(p.target, {
           ...search,
-          probeMs: mode.otherProbeMs,
-          maxSteps: mode.otherMaxSteps,
-          stopOnFirstPass: mode.otherStopOnFirstPass,
+          probeMs: main ? mode.probeMs : mode.otherProbeMs,
+          maxSteps: main ? mode.maxSteps : mode.otherMaxSteps,
+          stopOnFirstPass: main ? false : mode.otherStopOnFirstPass,
         });
       } finally {
         await p.cleanup();
       }
     } catch (error) {
       result.throughput[shards] = null;
-      fail(`${shards} shards`, error);
+      fail(`${shards} shards (throughput)`, error);
     }
   }
 

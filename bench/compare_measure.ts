@@ -378,7 +378,12 @@ export async function findSustained(
   const windows: WindowResult[] = [];
   let lo: WindowResult | undefined;
   let hi: number | undefined;
-  let rate = Math.max(100, Math.round(probe.capacity * 0.9 / 50) * 50);
+  // Start below the estimate: the first window should pass for every contender, before any
+  // failing window's overload can colour the next ones (forwarders without backpressure
+  // keep hundreds of open connections and a large heap for a while after one).
+  // (When the probe found no limit, 90%: the contender outran the probe anyway.)
+  const first = probe.noLimitFound ? 0.9 : 0.75;
+  let rate = Math.max(100, Math.round(probe.capacity * first / 50) * 50);
   const tryRate = async (r: number) => {
     const w = await runWindow(target, r, windowMs);
     const drain = await waitDrained(target);
@@ -396,7 +401,8 @@ export async function findSustained(
     );
     return w;
   };
-  for (let step = 0; step < maxSteps; step++) {
+  // If nothing passed within maxSteps, up to 2 more windows going down: every contender gets a figure.
+  for (let step = 0; step < maxSteps || (!lo && step < maxSteps + 2); step++) {
     const w = await tryRate(rate);
     if (w.sustained) {
       lo = w;
@@ -404,9 +410,7 @@ export async function findSustained(
       // verified rate is a lower bound either way, and more windows would only raise it.
       if (w.emitterBound || (options.stopAtLowerBound && probe.noLimitFound)) break;
       if (options.stopOnFirstPass) break;
-      rate = hi === undefined
-        ? Math.round(probe.noLimitFound ? rate * 1.2 : Math.min(rate * 1.15, probe.capacity * 1.25))
-        : Math.round((rate + hi) / 2);
+      rate = hi === undefined ? Math.round(rate * 1.25) : Math.round((rate + hi) / 2);
       if (rate <= lo.rate) break;
     } else {
       hi = hi === undefined ? rate : Math.min(hi, rate);

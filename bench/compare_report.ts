@@ -9,14 +9,14 @@ import type { CpuUse, LatencyResult, PostRateResult, SustainedResult } from "./c
 
 /** Sizes and durations of one mode. */
 export interface ModeConfig {
-  /** Shard count of the main process (throughput, latency, memory, start-up). */
+  /** Shard count of the main process (start-up, memory, latency). */
   mainShards: number;
   /** `max_concurrency` of the main process; its start-up is measured. */
   mainMaxConcurrency: number;
   /** Guilds of the main process. */
   guilds: number;
-  /** Other shard counts measured for throughput, each in its own process. */
-  otherShards: number[];
+  /** Shard counts measured for throughput, each in a fresh process. */
+  throughputShards: number[];
   /** Guilds per shard in those processes. */
   guildsPerShard: number;
   /** Extra start-up-only runs of `mainShards` with these `max_concurrency`. */
@@ -26,14 +26,14 @@ export interface ModeConfig {
   warmupMs: number;
   probeMs: number;
   windowMs: number;
-  /** Windows of the search in the main process. */
+  /** Windows of the search at `mainShards`. */
   maxSteps: number;
   /** The search stops once the failing and sustained rates are this close (hi/lo - 1). */
   precision: number;
-  /** Probe and windows of the search in the other processes. */
+  /** Probe and windows of the search at the other shard counts. */
   otherProbeMs: number;
   otherMaxSteps: number;
-  /** In the other processes, stop at the first sustained window. */
+  /** At the other shard counts, stop at the first sustained window. */
   otherStopOnFirstPass: boolean;
   /** Stop at the first sustained window when the probe found no limit. */
   stopAtLowerBound: boolean;
