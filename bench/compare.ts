@@ -9,12 +9,18 @@
  *
  * ```sh
  * deno run -A bench/compare.ts [--quick|--full|--smoke] [--out DIR] [--only service,baseline]
+ * deno run -A bench/compare.ts --render [--out DIR]   # DIR/COMPARE.md again from DIR/compare.json
  * ```
  *
  * Writes `DIR/compare.json` and `DIR/COMPARE.md` (default DIR: `bench/`;
- * `--smoke` writes `compare.smoke.json` only). See `bench/compare_measure.ts`
- * for what "sustained" means, and the notes in the Markdown for what each mode
- * shortens.
+ * `--smoke` writes `compare.smoke.json` only). `--quick` (the default) takes
+ * about 2.5-3 minutes, `--full` about 50 (20 s windows, 3 runs at the final
+ * rate, 50,000 guilds, start-up with max_concurrency 1 and 4), `--smoke` about
+ * 20 s. `--only` runs a subset of the contenders (the ratios need the
+ * baseline and the ceiling). See `bench/compare_measure.ts` for what
+ * "sustained" means, and the notes in the Markdown for what each mode
+ * shortens. Run nothing else meanwhile: two benchmarks on the same cores skew
+ * each other (the report flags other benchmark processes it sees).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -95,11 +101,11 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     idleMs: 500,
     warmupRate: 1000,
     warmupMs: 1000,
-    probeMs: 2500,
-    windowMs: 3500,
+    probeMs: 2000,
+    windowMs: 3000,
     maxSteps: 3,
     precision: 0.15,
-    otherProbeMs: 2500,
+    otherProbeMs: 2000,
     otherWarmupMs: 500,
     otherMaxSteps: 2,
     otherStopOnFirstPass: false,
@@ -111,7 +117,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     latencyMs: 1000,
     postRateMs: 700,
     caveats: [
-      "quick mode: sustained = backlog flat over a 3.5 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2.5 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 3 windows at 16 shards, 2 at 1 and 4 shards, 2 more down if none was sustained); when the probe found no limit, the first sustained window ends the search (≥: a lower bound); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
+      "quick mode: sustained = backlog flat over a 3 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 3 windows at 16 shards, 2 at 1 and 4 shards, 2 more down if none was sustained); when the probe found no limit, the first sustained window ends the search (≥: a lower bound); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
       "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput in fresh processes with 50 guilds per shard",
       "quick mode: start-up measured with max_concurrency 16 only (all 16 shards identify at once; bound 5 s); --full measures max_concurrency 1 and 4",
     ],
@@ -424,6 +430,24 @@ export async function runContender(
   return result;
 }
 
+/** Other benchmark processes running now (they would share the cores and skew every figure). */
+function otherBenchmarks(): string[] {
+  const found: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      // Not this process, nor `bench/main.ts` when it started this one.
+      if (!/^\d+$/.test(entry.name) || [Deno.pid, Deno.ppid].includes(Number(entry.name))) continue;
+      try {
+        const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
+        if (/bench\/(compare|main|queue_bench|restart_bench)\.ts/.test(cmd)) {
+          found.push(`${entry.name}: ${cmd.trim().slice(0, 120)}`);
+        }
+      } catch { /* gone */ }
+    }
+  } catch { /* no /proc */ }
+  return found;
+}
+
 /** `Max open files` (soft) of this process, which the sink inherits. */
 function openFileLimit(): number | undefined {
   try {
@@ -470,8 +494,17 @@ async function main() {
       smoke: { type: "boolean" },
       out: { type: "string" },
       only: { type: "string" },
+      render: { type: "boolean" },
     },
   });
+  if (values.render) {
+    // Re-render DIR/COMPARE.md from DIR/compare.json (after a change to the report only).
+    const dir = values.out ?? new URL(".", import.meta.url).pathname;
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/compare.json`)) as CompareReport;
+    await Deno.writeTextFile(`${dir}/COMPARE.md`, renderMarkdown(report));
+    console.log(renderMarkdown(report));
+    return 0;
+  }
   const modeName = values.smoke ? "smoke" : values.full ? "full" : "quick";
   const mode = MODES[modeName];
   const outDir = values.out ?? new URL(".", import.meta.url).pathname;
@@ -480,6 +513,11 @@ async function main() {
     : [...CONTENDERS];
   const started = performance.now();
   const info = machine();
+  const others = otherBenchmarks();
+  if (others.length > 0) {
+    log(`WARNING: other benchmark processes are running; the figures will be skewed:`);
+    for (const o of others) log(`  ${o}`);
+  }
   log(
     `compare (${modeName}) on ${info.cores} cores (${info.cpu}), Deno ${info.deno}, load ${info.loadAverageAtStart}`,
   );
@@ -562,6 +600,8 @@ async function main() {
     seconds: round((performance.now() - started) / 1000, 1),
     settings: mode,
     postReference: postRates,
+    concurrentBenchmarks: [...new Set([...others, ...otherBenchmarks()])],
+    loadAverageAtEnd: machine().loadAverageAtStart,
     traffic: {
       mix: MIX,
       meanPayloadBytes: sizes.meanPayloadBytes,

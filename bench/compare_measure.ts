@@ -272,7 +272,7 @@ export interface ProbeResult {
 
 /**
  * Raises the rate by 20% every 150 ms (from 2000/s) until the backlog holds
- * more than 20 ms worth of events in two samples in a row, then stops at once:
+ * more than 20 ms worth of events and grew in three samples in a row, then stops at once:
  * a quick estimate for the windows to verify, with little overload (a
  * forwarder without backpressure degrades for a while after a deep one).
  */
@@ -286,6 +286,8 @@ export async function probeCapacity(
   let rate = startRate;
   let lastGood = 0;
   let over = 0;
+  let short = 0;
+  let previousBacklog = 0;
   let peakRate = rate;
   let limitFound = false;
   const emitter = startEmitter(target.traffic, rate);
@@ -295,16 +297,27 @@ export async function probeCapacity(
     const s = await sample(target, startedAt);
     const achieved = (s.emitted - last.emitted) / ((s.t - last.t) / 1000);
     last = s;
-    if (s.backlog > Math.max(100, rate * 0.02)) {
-      if (++over >= 2) {
+    // A backlog over 20 ms worth that grew three samples in a row: a GC pause makes a spike
+    // that shrinks again, an overload one that keeps growing.
+    const high = s.backlog > Math.max(100, rate * 0.02);
+    const growing = s.backlog > previousBacklog;
+    previousBacklog = s.backlog;
+    if (high && growing) {
+      if (++over >= 3) {
         limitFound = true;
         break;
       }
       continue;
     }
     over = 0;
-    // Held without a backlog (and the emitter kept up): good; go faster.
-    if (achieved < 0.9 * rate) break; // the emitter is the limit
+    if (high) continue; // shrinking after a spike: hold the rate
+    // The emitter fell short: hold the rate; three times in a row, the emitter is the limit.
+    if (achieved < 0.9 * rate) {
+      if (++short >= 3) break;
+      continue;
+    }
+    short = 0;
+    // Held without a backlog, and the emitter kept up: good; go faster.
     lastGood = rate;
     rate = Math.min(rate * 1.2, maxRate);
     peakRate = Math.max(peakRate, rate);

@@ -88,6 +88,9 @@ export type CompareReport = {
   settings: ModeConfig;
   /** One Deno process POSTing to the sink, nothing else: 1 and 16 requests in flight. */
   postReference: PostRateResult[];
+  /** Other benchmark processes seen at the start or the end (their figures are skewed). */
+  concurrentBenchmarks: string[];
+  loadAverageAtEnd: string;
   traffic: {
     mix: readonly string[];
     meanPayloadBytes: number;
@@ -127,6 +130,11 @@ const fmtRatio = (r: number) =>
 const fmtMs = (v: number) =>
   Number.isNaN(v) ? "-" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 
+/** No failing rate was found above it, or the emitter fell short: the figure is a lower bound. */
+function isLowerBound(r: SustainedResult | null | undefined): boolean {
+  return !!r && r.rate > 0 && (r.emitterBound || !r.bracketed);
+}
+
 function rateOf(r: SustainedResult | null | undefined): number | undefined {
   return r && r.rate > 0 ? r.rate : undefined;
 }
@@ -140,12 +148,17 @@ function throughputCell(
   if (r === undefined) return "n/a";
   if (r === null) return "failed";
   if (r.rate === 0) return r.failedAt ? `< ${fmtInt(r.failedAt)}` : "none";
-  const prefix = r.emitterBound || !r.bracketed ? "≥ " : "";
-  const base = rateOf(report.contenders.baseline?.throughput[shards]);
-  const ceil = rateOf(report.contenders.ceiling?.throughput[shards]);
+  const prefix = isLowerBound(r) ? "≥ " : "";
+  const b = report.contenders.baseline?.throughput[shards];
+  const c = report.contenders.ceiling?.throughput[shards];
+  const base = rateOf(b);
+  const ceil = rateOf(c);
+  // A ratio with a lower bound on either side is indicative only.
+  const mark = (other: SustainedResult | null | undefined) =>
+    isLowerBound(r) || isLowerBound(other) ? "*" : "";
   const ratios = [
-    name !== "baseline" && base ? `${fmtRatio(r.rate / base)} b` : undefined,
-    name !== "ceiling" && ceil ? `${Math.round(r.rate / ceil * 100)}% c` : undefined,
+    name !== "baseline" && base ? `${fmtRatio(r.rate / base)}${mark(b)} b` : undefined,
+    name !== "ceiling" && ceil ? `${Math.round(r.rate / ceil * 100)}%${mark(c)} c` : undefined,
   ].filter(Boolean);
   return `${prefix}${fmtInt(r.rate)}${ratios.length ? ` (${ratios.join(" · ")})` : ""}`;
 }
@@ -286,10 +299,16 @@ function targetRows(report: CompareReport): string[] {
     if (s !== undefined && b !== undefined) {
       const ratio = s / b;
       const met = ratio >= TARGETS.vsBaseline;
+      const lb = (r: SustainedResult | null | undefined) => isLowerBound(r) ? "≥ " : "";
       rows.push(
-        `| ≥ ${TARGETS.vsBaseline}× baseline, ${shards} shard(s) | ${fmtRatio(ratio)} (${
-          fmtInt(s)
-        } vs ${fmtInt(b)}/s) | ${met ? "met" : "**missed**"} | ${
+        `| ≥ ${TARGETS.vsBaseline}× baseline, ${shards} shard(s) | ${fmtRatio(ratio)}${
+          isLowerBound(service.throughput[shards]) ||
+            isLowerBound(report.contenders.baseline?.throughput[shards])
+            ? "*"
+            : ""
+        } (${lb(service.throughput[shards])}${fmtInt(s)} vs ${
+          lb(report.contenders.baseline?.throughput[shards])
+        }${fmtInt(b)}/s) | ${met ? "met" : "**missed**"} | ${
           met ? "" : throughputLimit(report, shards, "baseline")
         } |`,
       );
@@ -297,10 +316,18 @@ function targetRows(report: CompareReport): string[] {
     if (s !== undefined && c !== undefined) {
       const share = s / c;
       const met = share >= TARGETS.vsCeiling;
+      const lb = (r: SustainedResult | null | undefined) => isLowerBound(r) ? "≥ " : "";
       rows.push(
         `| ≥ ${TARGETS.vsCeiling * 100}% of ceiling, ${shards} shard(s) | ${
           Math.round(share * 100)
-        }% (${fmtInt(s)} vs ${fmtInt(c)}/s) | ${met ? "met" : "**missed**"} | ${
+        }%${
+          isLowerBound(service.throughput[shards]) ||
+            isLowerBound(report.contenders.ceiling?.throughput[shards])
+            ? "*"
+            : ""
+        } (${lb(service.throughput[shards])}${fmtInt(s)} vs ${
+          lb(report.contenders.ceiling?.throughput[shards])
+        }${fmtInt(c)}/s) | ${met ? "met" : "**missed**"} | ${
           met ? "" : throughputLimit(report, shards, "ceiling")
         } |`,
       );
@@ -343,18 +370,23 @@ export function renderMarkdown(report: CompareReport): string {
   const lines = [
     `Measured ${
       report.date.slice(0, 10)
-    } (${report.mode} mode, ${report.seconds} s) on ${m.cores} cores (${m.cpu}), Deno ${m.deno} (V8 ${m.v8}), load average at start ${m.loadAverageAtStart}.`,
+    } (${report.mode} mode, ${report.seconds} s) on ${m.cores} cores (${m.cpu}), Deno ${m.deno} (V8 ${m.v8}), load average ${m.loadAverageAtStart} at start and ${report.loadAverageAtEnd} at the end.`,
     `Each contender is its own process; the simulator and the harness share one process, the sink another; all on loopback.`,
     `Traffic: ${report.traffic.mix.length}-event mix (${
       report.traffic.note.split(";")[0]
     }; ...), mean ${report.traffic.meanPayloadBytes} bytes per dispatch, MESSAGE_CREATE ${
       report.traffic.messageCreateBytes.join(" / ")
-    } bytes. Ratios: \`b\` to the baseline, \`c\` to the ceiling.`,
+    } bytes. Ratios: \`b\` to the baseline, \`c\` to the ceiling; \`≥\` a lower bound (no failing rate found above it), \`*\` a ratio involving one (indicative only).`,
     `Reference: one Deno process doing nothing but POST this payload to the sink: ${
       report.postReference.map((p) => `${fmtInt(p.perSecond)}/s with ${p.concurrency} in flight`)
         .join(", ")
     }.`,
     ...report.settings.caveats.map((c) => `*${c}.*`),
+    ...(report.concurrentBenchmarks.length > 0
+      ? [
+        `**Other benchmark processes ran at the same time (${report.concurrentBenchmarks.length}): these figures are skewed.**`,
+      ]
+      : []),
     "",
     ...header("sustained forwarded events/s"),
     ...shardCounts.map((n) =>
