@@ -21,7 +21,7 @@ const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
 const sizes = {
   smoke: { drain: [[200, 4], [100, 1]], memory: 2_000, restart: [2, 2], cache: 10_000 },
   // Quick mode stays near 3 minutes: most of it is the comparison (bench/compare.ts).
-  quick: { drain: [[50_000, 16], [10_000, 1]], memory: 200_000, restart: [4, 2], cache: 200_000 },
+  quick: { drain: [[20_000, 16], [5_000, 1]], memory: 50_000, restart: [2, 2], cache: 100_000 },
 
   full: {
     drain: [[100_000, 16], [100_000, 4], [100_000, 1]],
