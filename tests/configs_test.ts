@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./helpers/assert.ts";
+import { runProxyProcess } from "./helpers/process.ts";
 import { ConfigError, type Env, loadConfig, parseBytes, parseIntents } from "../configs.ts";
 
 const TOKEN = `${btoa("123456789012345678")}.GaBcDe.abcdefghijklmnop`;
@@ -132,16 +133,10 @@ Deno.test("parseBytes() reads units", () => {
 });
 
 Deno.test("the process exits 2 with the variable's name on a bad config", async () => {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-env", "--allow-net", "--allow-read", "--allow-write", "src/main.ts"],
-    env: { ...VALID, GATEWAY_PORT: "http" },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const out = await cmd.output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 2, stderr);
+  const { code, text: stderr } = await runProxyProcess(
+    { ...VALID, GATEWAY_PORT: "http" } as Record<string, string>,
+  );
+  assertEquals(code, 2, stderr);
   assertStringIncludes(stderr, "GATEWAY_PORT");
   assertStringIncludes(stderr, "example: GATEWAY_PORT=8080");
 });

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts"
 import { startE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { loadController } from "../src/controller.ts";
+import { runProxyProcess } from "./helpers/process.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 
@@ -49,24 +50,17 @@ Deno.test("loadController() names what is wrong with a controller module", async
 });
 
 Deno.test("GATEWAY_CONTROLLER pointing nowhere stops the process with exit 2 and an example", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "src/main.ts"],
-    env: {
-      DISCORD_TOKEN: `${btoa("1")}.a.b`,
-      REST_URL: "http://127.0.0.1:9",
-      REST_AUTHORIZATION: "r",
-      EVENT_HANDLER_URL: "http://127.0.0.1:9/e",
-      EVENT_HANDLER_AUTHORIZATION: "h",
-      GATEWAY_INTENTS: "Guilds",
-      GATEWAY_AUTHORIZATION: "g",
-      GATEWAY_CONTROLLER: "./does-not-exist.ts",
-    },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 2, text);
+  const { code, text } = await runProxyProcess({
+    DISCORD_TOKEN: `${btoa("1")}.a.b`,
+    REST_URL: "http://127.0.0.1:9",
+    REST_AUTHORIZATION: "r",
+    EVENT_HANDLER_URL: "http://127.0.0.1:9/e",
+    EVENT_HANDLER_AUTHORIZATION: "h",
+    GATEWAY_INTENTS: "Guilds",
+    GATEWAY_AUTHORIZATION: "g",
+    GATEWAY_CONTROLLER: "./does-not-exist.ts",
+  });
+  assertEquals(code, 2, text);
   assertStringIncludes(text, "GATEWAY_CONTROLLER");
   assertStringIncludes(text, "example: GATEWAY_CONTROLLER=./examples/controller.ts");
 });

@@ -3,6 +3,7 @@ import { HANDLER_SECRET, seqsByShard, startE2E, TOKEN } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createSimulator } from "../src/simulator/mod.ts";
 import { startTestHandler } from "./helpers/handler.ts";
+import { runProxyProcess } from "./helpers/process.ts";
 
 Deno.test({
   name: "the proxy runs 4 shards with max_concurrency 2 and forwards every dispatch once, in order",
@@ -109,22 +110,6 @@ Deno.test({
   },
 });
 
-/** Runs `deno task start`'s entry point as a real process. */
-async function runProcess(env: Record<string, string>, timeoutMs = 60_000) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "src/main.ts"],
-    env: { ...env, LOG_LEVEL: "info" },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, text };
-}
-
 Deno.test("the process exits 1 with a clear message when Discord rejects the token (4004)", async () => {
   const sim = await createSimulator({
     token: `${btoa("99999999")}.other.token`,
@@ -134,7 +119,7 @@ Deno.test("the process exits 1 with a clear message when Discord rejects the tok
   const handler = await startTestHandler();
   const dataDir = await Deno.makeTempDir();
   try {
-    const { code, text } = await runProcess({
+    const { code, text } = await runProxyProcess({
       DISCORD_TOKEN: TOKEN,
       REST_URL: sim.restUrl,
       REST_AUTHORIZATION: "rest-secret",
@@ -161,7 +146,7 @@ Deno.test("the process exits 3 when the REST proxy refuses REST_AUTHORIZATION", 
   const sim = await createSimulator({ token: TOKEN, restAuthorization: "right-secret" });
   const dataDir = await Deno.makeTempDir();
   try {
-    const { code, text } = await runProcess({
+    const { code, text } = await runProxyProcess({
       DISCORD_TOKEN: TOKEN,
       REST_URL: sim.restUrl,
       REST_AUTHORIZATION: "wrong-secret",

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startTestHandler, type TestHandler } from "./helpers/handler.ts";
 import { startProxyProcess } from "./helpers/process.ts";
-import { HANDLER_SECRET, REST_SECRET, startE2E, TOKEN } from "./helpers/rig.ts";
+import { HANDLER_SECRET, REST_SECRET, TOKEN, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createSimulator } from "../src/simulator/mod.ts";
 import { createFileSessionStore } from "../src/gateway/sessions.ts";
@@ -238,10 +238,9 @@ Deno.test({
   name: "a zombie connection (no heartbeat ACK) resumes and loses nothing",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({
+    await withE2E({
       sim: { shards: 1, guilds: 2, heartbeatIntervalMs: 2000, identifyIntervalMs: 500 },
-    });
-    try {
+    }, async (e2e) => {
       await e2e.service.allReady;
       const emitted: number[] = [];
       for (let i = 0; i < 5; i++) emitted.push(e2e.sim.emitMessageCreate(0).s!);
@@ -260,9 +259,7 @@ Deno.test({
       for (const s of emitted) assert(got.includes(s), `s=${s} delivered`);
       for (let i = 1; i < got.length; i++) assert(got[i] > got[i - 1], `once, in order: ${got}`);
       assertEquals(e2e.sim.identifies.length, 1);
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });
 
@@ -270,16 +267,13 @@ Deno.test({
   name: "a corrupt session file is ignored with a warning and the shard identifies",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true });
-    try {
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {
       await Deno.writeTextFile(`${e2e.dataDir}/sessions-0-last.json`, '{"version":1,"sess');
       await e2e.service.start();
       await e2e.service.allReady;
       assert(e2e.logs.some((l) => l.includes("session file is corrupt")));
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });
 
@@ -287,8 +281,7 @@ Deno.test({
   name: "a stored session made for another shard count is ignored with a warning",
   ...sanitizers,
   async fn() {
-    const e2e = await startE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true });
-    try {
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {
       await createFileSessionStore({
         path: `${e2e.dataDir}/sessions-0-last.json`,
         token: TOKEN,
@@ -306,8 +299,6 @@ Deno.test({
       assert(e2e.logs.some((l) => l.includes("another shard count")));
       assertEquals(e2e.sim.resumes.length, 0);
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
-    } finally {
-      await e2e.close();
-    }
+    });
   },
 });

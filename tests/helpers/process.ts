@@ -43,3 +43,15 @@ export function startProxyProcess(env: Record<string, string>): ProxyProcess {
     exited,
   };
 }
+
+/** Runs `src/main.ts` to its exit (killed after `timeoutMs`); its code and everything it printed. */
+export async function runProxyProcess(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<{ code: number; text: string }> {
+  const proxy = startProxyProcess(env);
+  const timer = setTimeout(() => proxy.kill("SIGKILL"), timeoutMs);
+  const code = await proxy.exited;
+  clearTimeout(timer);
+  return { code, text: proxy.output };
+}
