@@ -7,6 +7,7 @@
 import type { Simulator } from "../src/simulator/mod.ts";
 import { Intents } from "../src/simulator/mod.ts";
 import type { LatencySummary } from "./latency_recorder.ts";
+import { freePort } from "./queue_bench.ts";
 
 /** Bot token with the real shape (Discordeno derives the bot id from it). */
 export const TOKEN = `${btoa("123456789012345678")}.bench.token`;
@@ -175,13 +176,6 @@ export async function startSink(): Promise<Sink> {
       await child.stdout.cancel().catch(() => {});
     },
   };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** A running contender. */

@@ -50,7 +50,8 @@ export async function startSink(
   };
 }
 
-function freePort(): number {
+/** A free loopback port (listen on 0, read it, close). */
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

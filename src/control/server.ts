@@ -155,9 +155,12 @@ export function createControlHandler(
       status: b.status,
       afk: b.afk === true,
     };
-    const targets = b.shardId === undefined
-      ? source.shards().map((s) => s.id)
-      : [Number(b.shardId)];
+    const range = source.range();
+    const targets = b.shardId !== undefined
+      ? [Number(b.shardId)]
+      : range
+      ? Array.from({ length: range.last - range.first + 1 }, (_, i) => range.first + i)
+      : [];
     if (b.shardId !== undefined && !Number.isInteger(b.shardId)) {
       throw new HttpError(400, `"shardId" must be an integer`);
     }
