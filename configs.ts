@@ -45,7 +45,12 @@ export interface Config {
   /** The bot's Discordeno REST proxy. */
   rest: { url: string; authorization: string };
   /** Where dispatches are POSTed. */
-  eventHandler: { url: string; authorization: string; timeoutMs: number };
+  eventHandler: {
+    url: string;
+    authorization: string;
+    timeoutMs: number;
+    client: "http1" | "fetch";
+  };
   /** Gateway intents bitfield. */
   intents: number;
   /** Total shard count; `undefined` = Discord's recommendation. */
@@ -118,6 +123,7 @@ const EXAMPLES: Record<string, string> = {
   EVENT_HANDLER_URL: "EVENT_HANDLER_URL=http://localhost:8081/events",
   EVENT_HANDLER_AUTHORIZATION: "EVENT_HANDLER_AUTHORIZATION=another-long-random-secret",
   EVENT_HANDLER_TIMEOUT_MS: "EVENT_HANDLER_TIMEOUT_MS=10000",
+  EVENT_HANDLER_CLIENT: "EVENT_HANDLER_CLIENT=http1  (or fetch)",
   GATEWAY_INTENTS: "GATEWAY_INTENTS=Guilds,GuildMessages  (or a number: GATEWAY_INTENTS=513)",
   TOTAL_SHARDS: "TOTAL_SHARDS=16  (or leave unset for Discord's recommendation)",
   FIRST_SHARD_ID: "FIRST_SHARD_ID=0",
@@ -287,6 +293,7 @@ export function loadConfig(env: Env): Config {
   const handlerUrl = url("EVENT_HANDLER_URL");
   const handlerAuthorization = required("EVENT_HANDLER_AUTHORIZATION");
   const timeoutMs = int("EVENT_HANDLER_TIMEOUT_MS", 10_000, 100, 600_000)!;
+  const handlerClient = oneOf("EVENT_HANDLER_CLIENT", ["http1", "fetch"] as const, "http1");
 
   let intents = 0;
   const intentsRaw = required("GATEWAY_INTENTS");
@@ -344,7 +351,12 @@ export function loadConfig(env: Env): Config {
   const config: Config = {
     discordToken,
     rest: { url: restUrl, authorization: restAuthorization },
-    eventHandler: { url: handlerUrl, authorization: handlerAuthorization, timeoutMs },
+    eventHandler: {
+      url: handlerUrl,
+      authorization: handlerAuthorization,
+      timeoutMs,
+      client: handlerClient,
+    },
     intents,
     totalShards,
     firstShardId,

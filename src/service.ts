@@ -138,6 +138,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const fatal = Promise.withResolvers<FatalGatewayError>();
   const allReady = Promise.withResolvers<void>();
   let journal: Journal | undefined;
+  let ownTransport: Transport | undefined;
   let queue: DeliveryQueue | undefined;
   let totalShards = 0;
   let saveTimer: ReturnType<typeof setInterval> | undefined;
@@ -222,11 +223,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }
 
       journal = createSqliteJournal({ path: `${config.dataDir}/journal-${range}.sqlite` });
-      const defaultTransport = overrides.transport ?? createHttpTransport({
+      // An override belongs to whoever passed it; the one made here is closed on stop.
+      ownTransport = overrides.transport ? undefined : createHttpTransport({
         url: config.eventHandler.url,
         authorization: config.eventHandler.authorization,
         timeoutMs: config.eventHandler.timeoutMs,
+        client: config.eventHandler.client,
       });
+      const defaultTransport = overrides.transport ?? ownTransport!;
       const transport = controller.transport?.(ctx, defaultTransport) ?? defaultTransport;
       const q = queue = createDeliveryQueue({
         transport,
@@ -370,6 +374,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         }
         await queue.close();
       }
+      ownTransport?.close?.();
       // Everything undelivered is journaled now, so sessions resume after the last event received.
       if (service.gateway) {
         await service.saveSessions().catch((error) =>

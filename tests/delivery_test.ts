@@ -46,8 +46,9 @@ async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): P
   const logs: string[] = [];
   dir ??= await Deno.makeTempDir();
   const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
+  const transport = createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 });
   const queue = createDeliveryQueue({
-    transport: createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 }),
+    transport,
     logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
     journal,
     deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
@@ -61,6 +62,7 @@ async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): P
     queue,
     async close() {
       await queue.close();
+      transport.close?.();
       journal.close();
       await handler.close();
     },
@@ -371,8 +373,9 @@ Deno.test("createDeliveryQueue() backs off instead of spinning when the journal 
       throw new Error("disk I/O error");
     },
   };
+  const transport = createHttpTransport({ url: handler.url, authorization: AUTH });
   const queue = createDeliveryQueue({
-    transport: createHttpTransport({ url: handler.url, authorization: AUTH }),
+    transport,
     logger: createLogger({ write: (_l, line) => logs.push(line) }),
     journal: broken,
     maxEvents: 1,
@@ -390,6 +393,7 @@ Deno.test("createDeliveryQueue() backs off instead of spinning when the journal 
   );
   assert(logs.filter((l) => l.includes("delivery lane failed")).length < 50, "no tight loop");
   await queue.close().catch(() => {});
+  transport.close?.();
   journal.close();
   await handler.close();
 });

@@ -69,8 +69,9 @@ Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal 
   const handler = await startTestHandler();
   const { logger: log } = logger();
   const journal = createSqliteJournal({ path });
+  const transport = createHttpTransport({ url: handler.url, authorization: "x" });
   const queue = createDeliveryQueue({
-    transport: createHttpTransport({ url: handler.url, authorization: "x" }),
+    transport,
     logger: log,
     journal,
     resuming: new Map([[0, "A"]]),
@@ -84,6 +85,7 @@ Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal 
   assertEquals(handler.events.map((e) => e.data.s), Array.from({ length: 27 }, (_, i) => 40 + i));
   assertEquals(queue.counters.replayDuplicates, 11);
   await queue.close();
+  transport.close?.();
   journal.close();
   await handler.close();
   await Deno.remove(dir, { recursive: true });

@@ -3,3 +3,4 @@
  * @module
  */
 export * from "./http.ts";
+export * from "./http1.ts";
