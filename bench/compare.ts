@@ -95,21 +95,21 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     mainShards: 16,
     mainMaxConcurrency: 16,
     guilds: 5_000,
-    throughputShards: [16, 4, 1],
+    throughputShards: [16, 1],
     guildsPerShard: 50,
     startupOnly: [],
     idleMs: 500,
     warmupRate: 1000,
     warmupMs: 1000,
     probeMs: 2000,
-    windowMs: 3000,
-    maxSteps: 3,
+    windowMs: 2000,
+    maxSteps: 5,
     precision: 0.15,
     otherProbeMs: 2000,
     otherWarmupMs: 500,
-    otherMaxSteps: 2,
+    otherMaxSteps: 4,
     otherStopOnFirstPass: false,
-    stopAtLowerBound: true,
+    stopAtLowerBound: false,
     ceilingLatencyRates: [1000],
     confirmRuns: 1,
     latencyRates: [1000, 5000],
@@ -117,8 +117,8 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     latencyMs: 1000,
     postRateMs: 700,
     caveats: [
-      "quick mode: sustained = backlog flat over a 3 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 3 windows at 16 shards, 2 at 1 and 4 shards, 2 more down if none was sustained); when the probe found no limit, the first sustained window ends the search (≥: a lower bound); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
-      "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput in fresh processes with 50 guilds per shard",
+      "quick mode: sustained = backlog flat over a 2 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 5 windows at 16 shards, 4 at 1 shard, 2 more down if none was sustained; ≥: no failing rate found within them); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
+      "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput with 16 and 1 shards only (--full adds 4), in fresh processes with 50 guilds per shard",
       "quick mode: start-up measured with max_concurrency 16 only (all 16 shards identify at once; bound 5 s); --full measures max_concurrency 1 and 4",
     ],
   },
@@ -198,8 +198,9 @@ async function startProcess(
   const dir = trackTempDir(await Deno.makeTempDir({ prefix: `bench-compare-${name}-` }));
   let contender: Contender | undefined;
   const cleanup = async () => {
-    // Measurements are over: no graceful stop needed (the service would flush and save sessions).
-    await contender?.stop(0).catch(() => {});
+    // Measurements are over: no graceful stop needed (the service would flush and save sessions),
+    // unless BENCH_CONTENDER_FLAGS asks for a profile, which is written only on a clean exit.
+    await contender?.stop(Deno.env.get("BENCH_CONTENDER_FLAGS") ? 8000 : 0).catch(() => {});
     await sim.shutdown().catch(() => {});
     await removeTempDir(dir);
   };
@@ -556,21 +557,25 @@ async function main() {
   const results: ContenderResult[] = [];
   const postRates: PostRateResult[] = [];
   try {
-    // Reference: what one Deno process can POST to this sink at all.
+    // Reference: what one Deno process can POST to this sink at all, with fetch (the baseline's
+    // and the peer's client) and with the service's own HTTP/1.1 client.
     const body = `{"shardId":0,"data":${sizes.sampleDispatch}}`;
-    for (const concurrency of [1, 16]) {
-      const r = await measurePostRate(
-        sink.url,
-        HANDLER_AUTHORIZATION,
-        body,
-        concurrency,
-        mode.postRateMs,
-        sink.pid,
-      );
-      postRates.push(r);
-      log(
-        `POST reference, ${concurrency} in flight: ${r.perSecond}/s (sender CPU ${r.senderCpu}%, sink ${r.sinkCpu}%)`,
-      );
+    for (const client of ["fetch", "http1"] as const) {
+      for (const concurrency of [1, 16]) {
+        const r = await measurePostRate(
+          sink.url,
+          HANDLER_AUTHORIZATION,
+          body,
+          concurrency,
+          mode.postRateMs,
+          sink.pid,
+          client,
+        );
+        postRates.push(r);
+        log(
+          `POST reference, ${client}, ${concurrency} in flight: ${r.perSecond}/s (sender CPU ${r.senderCpu}%, sink ${r.sinkCpu}%)`,
+        );
+      }
     }
     for (const name of names) {
       const result = await runContender(name, mode, sink);

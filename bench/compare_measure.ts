@@ -15,6 +15,7 @@
 import type { Traffic } from "./compare_traffic.ts";
 import { clockNow, type Counter, procStats, sleep } from "./compare_procs.ts";
 import type { LatencySummary } from "./latency_recorder.ts";
+import { createHttp1Client } from "../src/transport/http1.ts";
 
 /** What a measurement drives and reads. */
 export interface Target {
@@ -555,6 +556,8 @@ export { clockNow };
 
 /** Result of {@linkcode measurePostRate}. */
 export interface PostRateResult {
+  /** `fetch`: Deno's fetch (what the baseline and peer use); `http1`: the service's client. */
+  client: "fetch" | "http1";
   concurrency: number;
   perSecond: number;
   /** CPU of the sending process (the harness, idle otherwise), % of one core. */
@@ -575,8 +578,14 @@ export async function measurePostRate(
   concurrency: number,
   ms: number,
   sinkPid: number,
+  client: "fetch" | "http1" = "fetch",
 ): Promise<PostRateResult> {
   const headers = { authorization, "content-type": "application/json" };
+  const http1 = client === "http1" ? createHttp1Client({ url, headers }) : undefined;
+  const post = http1 ? () => http1.post(body) : async () => {
+    const res = await fetch(url, { method: "POST", headers, body });
+    await res.body?.cancel();
+  };
   const t0 = performance.now();
   const c0 = procStats("self")?.cpuMs ?? 0;
   const s0 = procStats(sinkPid)?.cpuMs ?? 0;
@@ -584,13 +593,14 @@ export async function measurePostRate(
   let n = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
-      const res = await fetch(url, { method: "POST", headers, body });
-      await res.body?.cancel();
+      await post();
       n++;
     }
   }));
   const wall = performance.now() - t0;
+  http1?.close();
   return {
+    client,
     concurrency,
     perSecond: Math.round(n / wall * 1000),
     senderCpu: Math.round(((procStats("self")?.cpuMs ?? c0) - c0) / wall * 100),

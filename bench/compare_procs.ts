@@ -243,7 +243,16 @@ export async function startContender(
   const outPath = `${dir}/${name}.log`;
   const log = await Deno.open(outPath, { write: true, create: true, append: true });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", script],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      // For diagnosis, e.g. BENCH_CONTENDER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(Deno.env.get("BENCH_CONTENDER_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      script,
+    ],
     cwd: ROOT,
     env,
     clearEnv: true,

@@ -245,8 +245,13 @@ function throughputLimit(
   if (!s) return "the service did not run";
   const parts: string[] = [];
   const cpu = s.cpu;
-  const seq = report.postReference.find((p) => p.concurrency === 1)?.perSecond;
-  const conc = report.postReference.find((p) => p.concurrency > 1)?.perSecond;
+  // Older reports have no client field: they measured fetch, which the service then used.
+  const ref = (concurrency: (n: number) => boolean) => {
+    const own = report.postReference.filter((p) => concurrency(p.concurrency));
+    return (own.find((p) => p.client === "http1") ?? own.find((p) => p.client !== "http1"));
+  };
+  const seq = ref((n) => n === 1);
+  const conc = ref((n) => n > 1);
   if (cpu && cpu.contender >= 85) {
     parts.push(
       `the service's process used ${cpu.contender}% of one core at ${
@@ -255,20 +260,30 @@ function throughputLimit(
     );
   }
   if (seq && conc) {
+    const bound = Math.min(shards * seq.perSecond, conc.perSecond);
     parts.push(
-      `one POST per event: a bare Deno process gets ${
-        fmtInt(conc)
-      }/s to this sink with 16 in flight and ${
-        fmtInt(seq)
-      }/s with one in flight, and the service keeps one in flight per shard (order), so ${shards} shard${
-        shards === 1 ? "" : "s"
-      } cannot exceed ~${fmtInt(Math.min(shards * seq, conc))}/s before any gateway work`,
+      `one POST per event, one in flight per shard (order): with the service's HTTP client a bare process gets ${
+        fmtInt(seq.perSecond)
+      }/s to this sink with one in flight and ${
+        fmtInt(conc.perSecond)
+      }/s with ${conc.concurrency}, so ${shards} shard${shards === 1 ? "" : "s"} cannot exceed ~${
+        fmtInt(bound)
+      }/s before any gateway work`,
     );
-    if (target === "baseline" && b && TARGETS.vsBaseline * b > conc) {
+    const wanted = target === "baseline"
+      ? (b ?? 0) * TARGETS.vsBaseline
+      : (rateOf(c) ?? 0) * TARGETS.vsCeiling;
+    if (wanted > bound) {
       parts.push(
-        `${TARGETS.vsBaseline}× the baseline (${
-          fmtInt(TARGETS.vsBaseline * b)
-        }/s) is above that bound: not reachable with one HTTP request per event in one process on this machine`,
+        `${
+          target === "baseline"
+            ? `${TARGETS.vsBaseline}× the baseline`
+            : `${TARGETS.vsCeiling * 100}% of the ceiling`
+        } (${
+          fmtInt(wanted)
+        }/s) is above that bound: not reachable with one HTTP request per event ${
+          shards === 1 ? "and strict per-shard order " : ""
+        }on this machine`,
       );
     }
   }
@@ -378,9 +393,12 @@ export function renderMarkdown(report: CompareReport): string {
       report.traffic.messageCreateBytes.join(" / ")
     } bytes. Ratios: \`b\` to the baseline, \`c\` to the ceiling; \`≥\` a lower bound (no failing rate found above it), \`*\` a ratio involving one (indicative only).`,
     `Reference: one Deno process doing nothing but POST this payload to the sink: ${
-      report.postReference.map((p) => `${fmtInt(p.perSecond)}/s with ${p.concurrency} in flight`)
-        .join(", ")
-    }.`,
+      report.postReference.map((p) =>
+        `${fmtInt(p.perSecond)}/s with ${p.concurrency} in flight (${
+          p.client ?? "fetch"
+        }; sink CPU ${p.sinkCpu}%)`
+      ).join(", ")
+    }; \`fetch\` is Deno's fetch (the baseline's and the peer's client), \`http1\` the service's own client.`,
     ...report.settings.caveats.map((c) => `*${c}.*`),
     ...(report.concurrentBenchmarks.length > 0
       ? [
