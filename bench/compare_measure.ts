@@ -13,7 +13,7 @@
  * @module
  */
 import type { Traffic } from "./compare_traffic.ts";
-import { clockNow, type Counter, procStats, sleep } from "./compare_procs.ts";
+import { clockNow, type Counter, machineCpu, procStats, sleep } from "./compare_procs.ts";
 import type { LatencySummary } from "./latency_recorder.ts";
 import { createHttp1Client } from "../src/transport/http1.ts";
 
@@ -94,10 +94,13 @@ export interface CpuUse {
   contender: number;
   sink?: number;
   harness: number;
+  /** The whole machine, kernel (loopback networking, interrupts) and steal included, % of one core. */
+  machine?: number;
 }
 
 function cpuMeter(target: Target): () => CpuUse {
   const t0 = performance.now();
+  const m0 = machineCpu();
   const c0 = procStats(target.pid)?.cpuMs ?? 0;
   const s0 = target.sinkPid ? procStats(target.sinkPid)?.cpuMs ?? 0 : 0;
   const h0 = procStats("self")?.cpuMs ?? 0;
@@ -108,8 +111,19 @@ function cpuMeter(target: Target): () => CpuUse {
       contender: pct((procStats(target.pid)?.cpuMs ?? c0) - c0),
       sink: target.sinkPid ? pct((procStats(target.sinkPid)?.cpuMs ?? s0) - s0) : undefined,
       harness: pct((procStats("self")?.cpuMs ?? h0) - h0),
+      machine: machineBusy(m0, machineCpu()),
     };
   };
+}
+
+/** Busy share between two readings, % of one core (200 = two cores fully busy). */
+function machineBusy(
+  from: ReturnType<typeof machineCpu>,
+  to: ReturnType<typeof machineCpu>,
+): number | undefined {
+  if (!from || !to || to.totalMs <= from.totalMs) return undefined;
+  const cores = navigator.hardwareConcurrency;
+  return Math.round((to.busyMs - from.busyMs) / (to.totalMs - from.totalMs) * cores * 100);
 }
 
 /** Result of {@linkcode runWindow}. */

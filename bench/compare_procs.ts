@@ -92,6 +92,21 @@ export function procStats(pid: number | "self"): ProcStats | undefined {
   }
 }
 
+/** Busy and total CPU time of the whole machine, all cores, ms (from `/proc/stat`). */
+export function machineCpu(): { busyMs: number; totalMs: number } | undefined {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n", 1)[0];
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/)
+      .slice(1, 9).map(Number);
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    const ms = (ticks: number) => ticks * 1000 / TICKS_PER_SECOND;
+    return { busyMs: ms(busy), totalMs: ms(busy + idle + iowait) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where a contender's events are counted: the sink, or the ceiling itself. */
 export interface Counter {
   /** Events received so far (forwarded events at the sink, or dispatches parsed). */

@@ -228,9 +228,34 @@ function startupRows(report: CompareReport): string[] {
   return rows;
 }
 
+/** CPU per forwarded event at the sustained rate, µs of one core, from the median window. */
+export function perEventUs(
+  r: SustainedResult | null | undefined,
+): { contender: number; sink?: number; harness: number } | undefined {
+  if (!r?.cpu || !(r.deliveredRate > 0)) return undefined;
+  const us = (pct: number) => pct * 1e4 / r.deliveredRate;
+  return {
+    contender: us(r.cpu.contender),
+    sink: r.cpu.sink === undefined ? undefined : us(r.cpu.sink),
+    harness: us(r.cpu.harness),
+  };
+}
+
+function perEventText(report: CompareReport, name: ContenderName, shards: number): string {
+  const own = perEventUs(report.contenders[name]?.throughput[shards]);
+  if (!own) return "-";
+  const base = perEventUs(report.contenders.baseline?.throughput[shards]);
+  const ratio = name !== "baseline" && base
+    ? ` (${fmtRatio(own.contender / base.contender)} b)`
+    : "";
+  return `${own.contender.toFixed(0)}${ratio} / ${
+    own.sink === undefined ? "-" : own.sink.toFixed(0)
+  }`;
+}
+
 function cpuText(cpu: CpuUse | undefined): string {
   if (!cpu) return "-";
-  return `${cpu.contender}% / ${cpu.sink ?? "-"}% / ${cpu.harness}%`;
+  return `${cpu.contender}% / ${cpu.sink ?? "-"}% / ${cpu.harness}% / ${cpu.machine ?? "-"}%`;
 }
 
 /** What the measurements say limits a throughput figure of the service. */
@@ -243,15 +268,14 @@ function throughputLimit(
   const b = rateOf(report.contenders.baseline?.throughput[shards]);
   const c = report.contenders.ceiling?.throughput[shards];
   if (!s) return "the service did not run";
+  const wanted = target === "baseline"
+    ? (b ?? 0) * TARGETS.vsBaseline
+    : (rateOf(c) ?? 0) * TARGETS.vsCeiling;
+  const goal = target === "baseline"
+    ? `${TARGETS.vsBaseline}× the baseline`
+    : `${TARGETS.vsCeiling * 100}% of the ceiling`;
   const parts: string[] = [];
   const cpu = s.cpu;
-  // Older reports have no client field: they measured fetch, which the service then used.
-  const ref = (concurrency: (n: number) => boolean) => {
-    const own = report.postReference.filter((p) => concurrency(p.concurrency));
-    return (own.find((p) => p.client === "http1") ?? own.find((p) => p.client !== "http1"));
-  };
-  const seq = ref((n) => n === 1);
-  const conc = ref((n) => n > 1);
   if (cpu && cpu.contender >= 85) {
     parts.push(
       `the service's process used ${cpu.contender}% of one core at ${
@@ -259,37 +283,48 @@ function throughputLimit(
       }/s: its JavaScript thread is saturated`,
     );
   }
+  // Older reports have no client field: they measured fetch, which the service then used.
+  const ref = (concurrency: (n: number) => boolean) => {
+    const own = report.postReference.filter((p) => concurrency(p.concurrency));
+    return own.find((p) => p.client === "http1") ?? own.find((p) => p.client !== "http1");
+  };
+  const seq = ref((n) => n === 1);
+  const conc = ref((n) => n > 1);
   if (seq && conc) {
     const bound = Math.min(shards * seq.perSecond, conc.perSecond);
-    parts.push(
-      `one POST per event, one in flight per shard (order): with the service's HTTP client a bare process gets ${
-        fmtInt(seq.perSecond)
-      }/s to this sink with one in flight and ${
-        fmtInt(conc.perSecond)
-      }/s with ${conc.concurrency}, so ${shards} shard${shards === 1 ? "" : "s"} cannot exceed ~${
-        fmtInt(bound)
-      }/s before any gateway work`,
-    );
-    const wanted = target === "baseline"
-      ? (b ?? 0) * TARGETS.vsBaseline
-      : (rateOf(c) ?? 0) * TARGETS.vsCeiling;
     if (wanted > bound) {
       parts.push(
-        `${
-          target === "baseline"
-            ? `${TARGETS.vsBaseline}× the baseline`
-            : `${TARGETS.vsCeiling * 100}% of the ceiling`
-        } (${
-          fmtInt(wanted)
-        }/s) is above that bound: not reachable with one HTTP request per event ${
-          shards === 1 ? "and strict per-shard order " : ""
-        }on this machine`,
+        `one POST per event, one in flight per shard (order): a bare process with the service's HTTP client gets ${
+          fmtInt(seq.perSecond)
+        }/s to this sink with one request in flight and ${
+          fmtInt(conc.perSecond)
+        }/s with ${conc.concurrency}, so ${shards} shard${shards === 1 ? "" : "s"} cannot exceed ~${
+          fmtInt(bound)
+        }/s before any gateway work, below ${goal} (${fmtInt(wanted)}/s)`,
       );
     }
   }
-  if (cpu && cpu.contender + (cpu.sink ?? 0) + cpu.harness >= 170) {
+  const own = perEventUs(s);
+  if (own && wanted > s.rate) {
+    // What the three processes would need at the target rate, at the per-event costs measured.
+    const need = wanted * (own.contender + (own.sink ?? 0) + own.harness) / 1e4;
+    const cores = report.machine.cores;
+    if (need > cores * 100) {
+      parts.push(
+        `at ${goal} (${fmtInt(wanted)}/s) the service (${
+          own.contender.toFixed(0)
+        } µs of CPU per event), the sink (${(own.sink ?? 0).toFixed(0)} µs) and the simulator (${
+          own.harness.toFixed(0)
+        } µs) would need ${Math.round(need)}% CPU of the ${
+          cores * 100
+        }% this machine has: out of reach here whatever the service does`,
+      );
+    }
+  }
+  const busy = cpu?.machine ?? (cpu ? cpu.contender + (cpu.sink ?? 0) + cpu.harness : 0);
+  if (cpu && busy >= report.machine.cores * 85) {
     parts.push(
-      `the ${report.machine.cores} cores were saturated: service ${cpu.contender}%, sink ${cpu.sink}%, simulator/harness ${cpu.harness}%`,
+      `the ${report.machine.cores} cores were ${busy}% busy at the highest rate held (service ${cpu.contender}%, sink ${cpu.sink}%, simulator/harness ${cpu.harness}%, the rest kernel networking and other processes)`,
     );
   }
   if (target === "ceiling" && c && (c.emitterBound || !c.bracketed)) {
@@ -411,11 +446,16 @@ export function renderMarkdown(report: CompareReport): string {
       `| ${n} shard${n === 1 ? "" : "s"} | ${cols((c) => throughputCell(report, c, n))} |`
     ),
     "",
-    ...header("CPU at that rate: contender / sink / harness"),
+    ...header("CPU at that rate: contender / sink / harness / whole machine"),
     ...shardCounts.map((n) =>
       `| ${n} shard${n === 1 ? "" : "s"} | ${
         cols((c) => cpuText(report.contenders[c]?.throughput[n]?.cpu))
       } |`
+    ),
+    "",
+    ...header("CPU per forwarded event, µs: contender / sink"),
+    ...shardCounts.map((n) =>
+      `| ${n} shard${n === 1 ? "" : "s"} | ${cols((c) => perEventText(report, c, n))} |`
     ),
     "",
     ...header("at the sink, all runs of the contender"),
