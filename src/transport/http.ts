@@ -61,7 +61,7 @@ export interface HttpTransportOptions {
    * @default {"http1"}
    */
   client?: "http1" | "fetch";
-  /** Extra root certificates (PEM) for an `https:` handler; `http1` only (fetch reads `DENO_CERT`). */
+  /** Extra root certificates (PEM) for an `https:` handler, besides `DENO_CERT`; `http1` only. */
   caCerts?: string[];
   /** For the `fetch` client. @default globalThis.fetch */
   fetch?: typeof fetch;

@@ -150,22 +150,21 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     } catch { /* already closed */ }
   }
 
-  async function connect(): Promise<Connection> {
+  async function connect(signal: AbortSignal): Promise<Connection> {
     let socket: Socket;
     try {
-      if (tls) {
-        socket = await Deno.connectTls({
+      // The signal bounds the TCP handshake: an unreachable host would otherwise hold the
+      // request for the OS's SYN timeout (minutes), past EVENT_HANDLER_TIMEOUT_MS.
+      const tcp = await Deno.connect({ hostname, port, transport: "tcp", signal });
+      // Request and answer are each one small write: don't let Nagle hold them back.
+      tcp.setNoDelay(true);
+      socket = tls
+        ? await Deno.startTls(tcp, {
           hostname,
-          port,
           caCerts: options.caCerts,
           alpnProtocols: ["http/1.1"],
-        });
-      } else {
-        const tcp = await Deno.connect({ hostname, port, transport: "tcp" });
-        // Request and answer are each one small write: don't let Nagle hold them back.
-        tcp.setNoDelay(true);
-        socket = tcp;
-      }
+        })
+        : tcp;
     } catch (error) {
       throw new Http1Error(`cannot connect to ${url.host}: ${errorMessage(error)}`, "network", {
         cause: error,
@@ -235,9 +234,11 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     const { timeoutMs, signal } = opts;
     if (signal?.aborted) throw new Http1Error("aborted", "aborted", { cause: signal.reason });
     let conn: Connection | undefined;
+    let connecting: AbortController | undefined;
     let stopped: "timeout" | "aborted" | undefined;
     const cut = (why: "timeout" | "aborted") => {
       stopped ??= why;
+      connecting?.abort();
       if (conn) destroy(conn);
     };
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => cut("timeout"), timeoutMs);
@@ -247,7 +248,10 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
       for (let attempt = 0;; attempt++) {
         conn = take();
         const reused = conn !== undefined;
-        conn ??= await connect();
+        if (!conn) {
+          connecting = new AbortController();
+          conn = await connect(connecting.signal).finally(() => connecting = undefined);
+        }
         if (stopped) destroy(conn);
         try {
           const response = await exchange(conn, body);
