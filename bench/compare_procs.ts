@@ -8,6 +8,7 @@ import type { Simulator } from "../src/simulator/mod.ts";
 import { Intents } from "../src/simulator/mod.ts";
 import type { LatencySummary } from "./latency_recorder.ts";
 import { freePort } from "./queue_bench.ts";
+import { spawnListening } from "./spawn.ts";
 
 /** Bot token with the real shape (Discordeno derives the bot id from it). */
 export const TOKEN = `${btoa("123456789012345678")}.bench.token`;
@@ -158,23 +159,13 @@ export interface Sink {
 
 /** Starts the sink on a free port. */
 export async function startSink(): Promise<Sink> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", `${ROOT}bench/latency_sink.ts`, "0", HANDLER_AUTHORIZATION],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const { child, port } = await spawnListening(`${ROOT}bench/latency_sink.ts`, [
+    "0",
+    HANDLER_AUTHORIZATION,
+  ]);
   children.add(child);
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/listening (\d+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the sink exited before listening");
-    text += value;
-  }
-  reader.releaseLock();
   let status: Deno.CommandStatus | undefined;
   child.status.then((s) => status = s);
-  const port = Number(/listening (\d+)/.exec(text)![1]);
   const base = `http://127.0.0.1:${port}`;
   return {
     url: `${base}/events`,

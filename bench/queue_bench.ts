@@ -8,6 +8,7 @@ import { silentLogger } from "../src/log.ts";
 import { makeSnowflake } from "../src/simulator/snowflake.ts";
 import { messageObject } from "../src/simulator/message_fixture.ts";
 import { createHttpTransport } from "../src/transport/mod.ts";
+import { spawnListening } from "./spawn.ts";
 
 /** A realistic MESSAGE_CREATE (~1.5 KB) as the shard would hand it on. */
 export function messagePayload(shardId: number, s: number): string {
@@ -25,20 +26,10 @@ export function messagePayload(shardId: number, s: number): string {
 export async function startSink(
   port = 0,
 ): Promise<{ port: number; url: string; stop(): Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", new URL("./sink.ts", import.meta.url).pathname, String(port)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/listening (\d+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("sink exited");
-    text += value;
-  }
-  reader.releaseLock();
-  const actual = Number(/listening (\d+)/.exec(text)![1]);
+  const { child, port: actual } = await spawnListening(
+    new URL("./sink.ts", import.meta.url).pathname,
+    [String(port)],
+  );
   return {
     port: actual,
     url: `http://127.0.0.1:${actual}/events`,

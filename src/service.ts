@@ -81,7 +81,7 @@ export interface Service {
   readonly queue: DeliveryQueue;
   /** Set once `start` fetched `/gateway/bot`. */
   gateway?: GatewayManager;
-  /** Shards of this process that are READY or RESUMED. */
+  /** Shards of this process that are READY or RESUMED (the range minus `stats.downSince`). */
   readonly readyShards: ReadonlySet<number>;
   /** The shaping stage (set once started): guild facts per shard, cache sizes. */
   shaper?: Shaper;
@@ -128,7 +128,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     logger,
   });
   const counters = createCounters();
-  const readyShards = new Set<number>();
   const stats: GatewayStats = {
     identifies: 0,
     resumes: 0,
@@ -184,7 +183,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const service: Service = {
     config,
     counters,
-    readyShards,
+    get readyShards() {
+      const ready = new Set<number>();
+      const range = stats.range;
+      if (!range) return ready;
+      for (let id = range.first; id <= range.last; id++) {
+        if (!stats.downSince.has(id)) ready.add(id);
+      }
+      return ready;
+    },
     stats,
     allReady: allReady.promise,
     fatal: fatal.promise,
@@ -282,15 +289,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       const startedAt = Date.now();
       const mc = info.sessionStartLimit.maxConcurrency;
       progressTimer = setInterval(() => {
-        if (readyShards.size >= owned) return clearInterval(progressTimer);
-        const waiting = owned - readyShards.size;
+        const waiting = stats.downSince.size;
+        if (waiting === 0) return clearInterval(progressTimer);
         let next = Infinity;
         for (let b = 0; b < mc; b++) {
           next = Math.min(next, (defaultQueue?.nextSlot(b) ?? Date.now()) - Date.now());
         }
         const etaMs = Math.ceil(waiting / mc) * config.spawnShardDelayMs;
         logger.info(
-          `shards ready ${readyShards.size}/${owned}, next identify in ${
+          `shards ready ${owned - waiting}/${owned}, next identify in ${
             (Math.max(0, next) / 1000).toFixed(1)
           } s, ETA ${formatDuration(etaMs)}`,
         );
@@ -324,19 +331,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             if (!stats.downSince.has(shardId)) stats.downSince.set(shardId, Date.now());
           }
           if (event === "ready" || event === "resumed") {
-            stats.downSince.delete(shardId);
-            const first = !readyShards.has(shardId);
-            readyShards.add(shardId);
-            if (first) {
+            if (stats.downSince.delete(shardId)) {
               logger.info(event === "ready" ? "shard ready" : "shard resumed", {
                 shard: shardId,
-                ready: `${readyShards.size}/${owned}`,
+                ready: `${owned - stats.downSince.size}/${owned}`,
                 elapsedMs: Date.now() - startedAt,
               });
             }
-            if (readyShards.size === owned) allReady.resolve();
-          } else if (event === "disconnected") {
-            readyShards.delete(shardId);
+            if (stats.downSince.size === 0) allReady.resolve();
           }
         },
       });

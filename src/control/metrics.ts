@@ -5,6 +5,13 @@
  */
 import type { ControlSource } from "./source.ts";
 
+type Labels = Record<string, string | number>;
+type Sample = [Labels, number];
+
+/** One sample per entry, the key under `label`. */
+const by = (label: string, entries: Iterable<[string | number, number]>): Sample[] =>
+  Array.from(entries, ([key, value]): Sample => [{ [label]: key }, value]);
+
 /** Renders every metric of the service. */
 export function renderMetrics(source: ControlSource): string {
   const out: string[] = [];
@@ -12,7 +19,7 @@ export function renderMetrics(source: ControlSource): string {
     name: string,
     type: "counter" | "gauge",
     help: string,
-    samples: [Record<string, string | number>, number][],
+    samples: Sample[],
   ) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) out.push(`${name}${fmtLabels(labels)} ${value}`);
@@ -25,38 +32,26 @@ export function renderMetrics(source: ControlSource): string {
     "gateway_events_received_total",
     "counter",
     "Dispatches taken by the delivery queue, by type.",
-    [
-      ...[...c.receivedByType].map(([t, n]) =>
-        [{ type: t }, n] as [Record<string, string>, number]
-      ),
-    ],
+    by("type", c.receivedByType),
   );
   metric(
     "gateway_shard_events_received_total",
     "counter",
     "Dispatches taken by the delivery queue, by shard.",
-    [
-      ...[...c.receivedByShard].map(([s, n]) =>
-        [{ shard: s }, n] as [Record<string, number>, number]
-      ),
-    ],
+    by("shard", c.receivedByShard),
   );
   metric(
     "gateway_events_forwarded_total",
     "counter",
     "Events the handler answered 2xx, by shard.",
-    [
-      ...[...c.deliveredByShard].map(([s, n]) =>
-        [{ shard: s }, n] as [Record<string, number>, number]
-      ),
-    ],
+    by("shard", c.deliveredByShard),
   );
   metric("gateway_events_dropped_total", "counter", "Events not forwarded, by reason.", [
     [{ reason: "budget_exhausted" }, c.dropped],
     [{ reason: "dead_letter" }, c.deadLettered],
     [{ reason: "already_acknowledged" }, c.alreadyAcknowledged],
     [{ reason: "replay_duplicate" }, c.replayDuplicates],
-    ...[...c.droppedByRule].map(([r, n]) => [{ reason: r }, n] as [Record<string, string>, number]),
+    ...by("reason", c.droppedByRule),
   ]);
   metric(
     "gateway_delivery_retries_total",
@@ -109,30 +104,34 @@ export function renderMetrics(source: ControlSource): string {
     stats.identifies,
   ]]);
   metric("gateway_resumes_total", "counter", "Resume payloads sent.", [[{}, stats.resumes]]);
-  metric("gateway_disconnects_total", "counter", "Shard disconnects, by close code.", [
-    ...[...stats.closesByCode].map(([code, n]) =>
-      [{ code }, n] as [Record<string, number>, number]
-    ),
-  ]);
-  metric("gateway_shard_latency_seconds", "gauge", "Heartbeat round trip, by shard.", [
-    ...shards.filter((s) => s.latencyMs !== null).map((s) =>
-      [{ shard: s.id }, s.latencyMs! / 1000] as [Record<string, number>, number]
-    ),
-  ]);
-  metric("gateway_shard_up", "gauge", "1 when the shard is connected.", [
-    ...shards.map((s) =>
-      [{ shard: s.id }, s.state === "connected" ? 1 : 0] as [Record<string, number>, number]
-    ),
-  ]);
-  metric("gateway_shard_guilds", "gauge", "Guilds per shard, by availability.", [
-    ...shards.flatMap((s) =>
-      [
-        [{ shard: s.id, status: "available" }, s.guilds],
-        [{ shard: s.id, status: "unavailable" }, s.unavailable],
-        [{ shard: s.id, status: "loading" }, s.loading],
-      ] as [Record<string, string | number>, number][]
-    ),
-  ]);
+  metric(
+    "gateway_disconnects_total",
+    "counter",
+    "Shard disconnects, by close code.",
+    by("code", stats.closesByCode),
+  );
+  metric(
+    "gateway_shard_latency_seconds",
+    "gauge",
+    "Heartbeat round trip, by shard.",
+    by("shard", shards.flatMap((s) => s.latencyMs === null ? [] : [[s.id, s.latencyMs / 1000]])),
+  );
+  metric(
+    "gateway_shard_up",
+    "gauge",
+    "1 when the shard is connected.",
+    by("shard", shards.map((s) => [s.id, s.state === "connected" ? 1 : 0])),
+  );
+  metric(
+    "gateway_shard_guilds",
+    "gauge",
+    "Guilds per shard, by availability.",
+    shards.flatMap((s): Sample[] => [
+      [{ shard: s.id, status: "available" }, s.guilds],
+      [{ shard: s.id, status: "unavailable" }, s.unavailable],
+      [{ shard: s.id, status: "loading" }, s.loading],
+    ]),
+  );
   if (stats.info) {
     metric(
       "gateway_session_starts_remaining",
@@ -154,7 +153,7 @@ export function renderMetrics(source: ControlSource): string {
   return out.join("\n") + "\n";
 }
 
-function fmtLabels(labels: Record<string, string | number>): string {
+function fmtLabels(labels: Labels): string {
   const parts = Object.entries(labels).map(([k, v]) =>
     `${k}="${String(v).replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
   );
