@@ -64,3 +64,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a dead resume host: after two failed resumes the shard tries the main gateway URL and recovers",
+  ...sanitizers,
+  async fn() {
+    // A port nobody listens on plays the resume host that went away.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadPort = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const e2e = await startE2E({
+      sim: {
+        shards: 1,
+        guilds: 2,
+        identifyIntervalMs: 500,
+        resumeGatewayUrl: `ws://127.0.0.1:${deadPort}/resume`,
+      },
+    });
+    try {
+      await e2e.service.allReady;
+      e2e.sim.dropConnection(0);
+      await until(
+        () => e2e.logs.some((l) => l.includes("falling back to the main gateway URL")),
+        "the fallback",
+        30_000,
+      );
+      // This simulator, like Discord's documentation, accepts a resume only on the resume URL:
+      // on the main URL the shard is told to identify, and does.
+      await until(
+        () => e2e.sim.identifies.filter((i) => i.accepted).length === 2,
+        "a new session",
+        30_000,
+      );
+      await until(() => e2e.service.readyShards.size === 1, "the shard ready again");
+      const s = e2e.sim.emitMessageCreate(0).s!;
+      await until(() => seqs(e2e.handler.events, 0).includes(s), "an event after the recovery");
+    } finally {
+      await e2e.close();
+    }
+  },
+});

@@ -84,6 +84,19 @@ function delivered(handler: TestHandler, shard: number, since = 0): number[] {
     .map((e) => e.data.s);
 }
 
+/** Stops the stream and waits until the last event of every shard reached the handler. */
+async function drainStream(st: Stage, traffic: ReturnType<typeof stream>, timeoutMs = 20_000) {
+  await traffic.stop();
+  await until(
+    () =>
+      [...traffic.emitted].every(([shard, list]) =>
+        delivered(st.handler, shard).includes(list.at(-1)!)
+      ),
+    "every emitted event delivered",
+    timeoutMs,
+  );
+}
+
 Deno.test({
   name: "SIGTERM mid-stream on 8 shards, restart: every shard resumes, every event arrives once",
   ...sanitizers,
@@ -109,14 +122,7 @@ Deno.test({
         30_000,
       );
       await until(() => traffic.count > whileDown + 120, "events after the restart");
-      await traffic.stop();
-      await until(
-        () =>
-          [...traffic.emitted].every(([shard, list]) =>
-            delivered(st.handler, shard).includes(list.at(-1)!)
-          ),
-        "every emitted event delivered",
-      );
+      await drainStream(st, traffic);
       assertEquals(st.sim.identifies.length, identifies, "no shard identified on restart");
       for (let shard = 0; shard < 8; shard++) {
         const got = delivered(st.handler, shard);
@@ -162,15 +168,7 @@ Deno.test({
       const second = startProxyProcess(st.env);
       const restartedAt = Date.now();
       await until(() => traffic.count > 600, "events after the restart", 30_000);
-      await traffic.stop();
-      await until(
-        () =>
-          [...traffic.emitted].every(([shard, list]) =>
-            delivered(st.handler, shard).includes(list.at(-1)!)
-          ),
-        "every emitted event delivered",
-        30_000,
-      );
+      await drainStream(st, traffic, 30_000);
       assertEquals(st.sim.identifies.length, identifies, "the restart resumed");
       for (let shard = 0; shard < 4; shard++) {
         const got = delivered(st.handler, shard);
@@ -300,5 +298,53 @@ Deno.test({
       assertEquals(e2e.sim.resumes.length, 0);
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
     });
+  },
+});
+
+Deno.test({
+  name:
+    "a second SIGTERM while the drain waits on a dead handler exits at once; the restart resumes and loses nothing",
+  ...sanitizers,
+  async fn() {
+    // The first signal alone would wait this long for the handler.
+    const st = await stage({ shards: 2, maxConcurrency: 2, guilds: 4 }, {
+      SHUTDOWN_DRAIN_MS: "600000",
+    });
+    const traffic = stream(st.sim, 2);
+    try {
+      const first = startProxyProcess(st.env);
+      await until(() => st.sim.connectedShards().length === 2, "2 shards connected", 60_000);
+      await until(() => st.handler.events.length > 40, "traffic flowing");
+      await st.handler.down();
+      const queuedFrom = traffic.count;
+      await until(() => traffic.count > queuedFrom + 40, "events queued for the dead handler");
+      first.kill("SIGTERM");
+      await until(() => st.sim.connectedShards().length === 0, "shards closed by the first signal");
+      first.kill("SIGTERM");
+      assertEquals(await first.exited, 0, first.output);
+      assert(first.output.includes("second signal"), first.output);
+      const identifies = st.sim.identifies.length;
+
+      st.handler.up();
+      const second = startProxyProcess(st.env);
+      await until(
+        () => st.sim.resumes.filter((r) => r.accepted).length === 2,
+        "2 resumes",
+        30_000,
+      );
+      await drainStream(st, traffic);
+      assertEquals(st.sim.identifies.length, identifies, "the restart resumed");
+      for (let shard = 0; shard < 2; shard++) {
+        const got = delivered(st.handler, shard);
+        for (const s of traffic.emitted.get(shard) ?? []) {
+          assert(got.includes(s), `${shard}/${s} lost`);
+        }
+      }
+      second.kill("SIGTERM");
+      assertEquals(await second.exited, 0, second.output);
+    } finally {
+      await traffic.stop();
+      await st.close();
+    }
   },
 });

@@ -86,7 +86,7 @@ function start(options: SimulatorOptions): Simulator {
     sessions,
     guilds,
     limiter,
-    resumeUrl: () => `ws://${host}/resume`,
+    resumeUrl: () => opts.resumeGatewayUrl ?? `ws://${host}/resume`,
   });
   const rest = createRestHandler({
     restAuthorization: opts.restAuthorization,

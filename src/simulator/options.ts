@@ -4,8 +4,8 @@ import type { SimulatorOptions } from "./types.ts";
 
 /** Options with every default applied and the bot id derived from the token. */
 export type ResolvedOptions =
-  & Required<Omit<SimulatorOptions, "logger">>
-  & { logger: (msg: string) => void; botId: string };
+  & Required<Omit<SimulatorOptions, "logger" | "resumeGatewayUrl">>
+  & { logger: (msg: string) => void; botId: string; resumeGatewayUrl?: string };
 
 /** Lowest heartbeat interval Discordeno survives (its send limiter spins below ~1016 ms). */
 const MIN_HEARTBEAT_INTERVAL_MS = 2000;
@@ -72,6 +72,7 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     commandLimit = 120,
     commandWindowMs = 60_000,
     logger = () => {},
+    resumeGatewayUrl,
   } = options;
 
   nonEmptyString("token", token);
@@ -117,6 +118,13 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
   integer("interactionDeadlineMs", interactionDeadlineMs, 0);
   integer("commandLimit", commandLimit, 1);
   integer("commandWindowMs", commandWindowMs, 1);
+  if (resumeGatewayUrl !== undefined && !/^wss?:\/\/./.test(resumeGatewayUrl)) {
+    throw new TypeError(
+      `Simulator option "resumeGatewayUrl" must be a ws:// or wss:// URL, got ${
+        JSON.stringify(resumeGatewayUrl)
+      }`,
+    );
+  }
 
   return {
     token,
@@ -141,5 +149,6 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     commandWindowMs,
     logger,
     botId,
+    resumeGatewayUrl,
   };
 }

@@ -44,6 +44,11 @@ export interface SimulatorOptions {
    * @default {0}
    */
   allowedPrivilegedIntents?: number;
+  /**
+   * The `resume_gateway_url` READY advertises. A URL nobody listens on plays a
+   * dead resume host. @default {this simulator's `/resume`}
+   */
+  resumeGatewayUrl?: string;
   /** How long a disconnected session stays resumable. @default {180_000} */
   sessionTtlMs?: number;
   /** Dispatches kept per session for replay on resume. @default {10_000} */
