@@ -623,7 +623,9 @@ async function main() {
   if (modeName !== "smoke") await Deno.writeTextFile(`${outDir}/COMPARE.md`, md);
   console.log("\n" + md);
   log(`done in ${report.seconds} s`);
-  const failed = results.some((r) => r.errors.length > 0);
+  // A reference contender that fails (e.g. the peer's shards not ready in time) is a finding,
+  // reported in the Markdown; only a failing service fails the run.
+  const failed = results.some((r) => r.name === "service" && r.errors.length > 0);
   return failed ? 1 : 0;
 }
 
