@@ -74,6 +74,7 @@ const MALFORMED: [string, string, string][] = [
   ["GATEWAY_PORT", "70000", "whole number from 0 to 65535"],
   ["SPAWN_SHARD_DELAY", "5s", "whole number"],
   ["EVENT_HANDLER_TIMEOUT_MS", "10", "whole number from 100"],
+  ["EVENT_HANDLER_CLIENT", "http2", "not one of http1, fetch"],
   ["QUEUE_MAX_EVENTS", "lots", "whole number"],
   ["QUEUE_MAX_BYTES", "12 parsecs", "is not a size"],
   ["QUEUE_MAX_DISK_BYTES", "0", "more than 0 bytes"],
@@ -112,6 +113,14 @@ Deno.test("loadConfig() serves the status page off loopback only when asked", ()
     true,
   );
   assertEquals(loadConfig({ ...VALID, STATUS_PAGE: "off" }).http.statusPage, false);
+});
+
+Deno.test("loadConfig() picks the built-in HTTP/1.1 client unless EVENT_HANDLER_CLIENT says fetch", () => {
+  assertEquals(loadConfig(VALID).eventHandler.client, "http1");
+  assertEquals(
+    loadConfig({ ...VALID, EVENT_HANDLER_CLIENT: "fetch" }).eventHandler.client,
+    "fetch",
+  );
 });
 
 Deno.test("loadConfig() reports every bad variable at once", () => {
