@@ -361,6 +361,23 @@ Deno.test("createHttp1Client() does not reuse a connection the answer closes", a
   await server.close();
 });
 
+Deno.test("createHttp1Client() does not reuse a connection with bytes past the answer", async () => {
+  const server = rawServer(async (_n, socket) => {
+    await write(
+      socket,
+      "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    return "keep";
+  });
+  const client = createHttp1Client({ url: server.url });
+  assertEquals((await client.post("{}")).status, 204);
+  assertEquals(client.idle, 0, "the connection with a stray answer was closed");
+  assertEquals((await client.post("{}")).status, 204, "the next request got its own answer");
+  assertEquals(server.connections, 2);
+  client.close();
+  await server.close();
+});
+
 Deno.test("createHttp1Client() retries once on a new connection when the server closed the kept-alive one", async () => {
   const server = rawServer(async (_n, socket) => {
     // Answers, then closes without saying so: what an idle timeout on the server does.

@@ -256,7 +256,8 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
         try {
           const response = await exchange(conn, body);
           conn.served++;
-          if (keepAlive(response) && !stopped && !closed) {
+          // Bytes past the answer mean the two sides disagree on framing: don't reuse.
+          if (keepAlive(response) && conn.start === conn.end && !stopped && !closed) {
             conn.idleSince = performance.now();
             const limit = keepAliveTimeout(response.headers.get("keep-alive"));
             if (limit !== undefined) conn.idleLimitMs = limit;
