@@ -90,8 +90,6 @@ interface Connection {
   /** Unconsumed bytes are `buf[start, end)`. */
   start: number;
   end: number;
-  /** Requests answered on it; a reused connection may have been closed by the server meanwhile. */
-  served: number;
   /** Bytes read during the current exchange. */
   received: number;
   idleSince: number;
@@ -175,7 +173,6 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
       buf: new Uint8Array(16 * 1024),
       start: 0,
       end: 0,
-      served: 0,
       received: 0,
       idleSince: 0,
       idleLimitMs: Infinity,
@@ -255,7 +252,6 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
         if (stopped) destroy(conn);
         try {
           const response = await exchange(conn, body);
-          conn.served++;
           // Bytes past the answer mean the two sides disagree on framing: don't reuse.
           if (keepAlive(response) && conn.start === conn.end && !stopped && !closed) {
             conn.idleSince = performance.now();
