@@ -230,6 +230,15 @@ export function loadConfig(env: Env): Config {
     if (v === undefined) bad(name, "is missing");
     return v ?? "";
   };
+  /** A secret sent as an HTTP header value: visible ASCII and spaces only. */
+  const secret = (name: string): string => {
+    const v = required(name);
+    // A line break would end the header (or smuggle another); other controls are refused by peers.
+    if (/[^\x20-\x7e]/.test(v)) {
+      bad(name, "must be printable ASCII (no line breaks, tabs or other control characters)");
+    }
+    return v;
+  };
   const url = (name: string): string => {
     const v = required(name);
     if (!v) return v;
@@ -289,9 +298,9 @@ export function loadConfig(env: Env): Config {
     );
   }
   const restUrl = url("REST_URL");
-  const restAuthorization = required("REST_AUTHORIZATION");
+  const restAuthorization = secret("REST_AUTHORIZATION");
   const handlerUrl = url("EVENT_HANDLER_URL");
-  const handlerAuthorization = required("EVENT_HANDLER_AUTHORIZATION");
+  const handlerAuthorization = secret("EVENT_HANDLER_AUTHORIZATION");
   const timeoutMs = int("EVENT_HANDLER_TIMEOUT_MS", 10_000, 100, 600_000)!;
   const handlerClient = oneOf("EVENT_HANDLER_CLIENT", ["http1", "fetch"] as const, "http1");
 
@@ -324,7 +333,7 @@ export function loadConfig(env: Env): Config {
 
   const host = raw("GATEWAY_HOST") ?? "127.0.0.1";
   const port = int("GATEWAY_PORT", 8080, 0, 65_535)!;
-  const gatewayAuthorization = required("GATEWAY_AUTHORIZATION");
+  const gatewayAuthorization = secret("GATEWAY_AUTHORIZATION");
   // The page needs the secret to show anything, but off loopback it is opt-in.
   const statusPageMode = oneOf("STATUS_PAGE", ["auto", "on", "off"] as const, "auto");
   const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/.test(host);

@@ -75,6 +75,8 @@ const MALFORMED: [string, string, string][] = [
   ["SPAWN_SHARD_DELAY", "5s", "whole number"],
   ["EVENT_HANDLER_TIMEOUT_MS", "10", "whole number from 100"],
   ["EVENT_HANDLER_CLIENT", "http2", "not one of http1, fetch"],
+  ["EVENT_HANDLER_AUTHORIZATION", "secret\nx-injected: 1", "printable ASCII"],
+  ["REST_AUTHORIZATION", "tab\there", "printable ASCII"],
   ["QUEUE_MAX_EVENTS", "lots", "whole number"],
   ["QUEUE_MAX_BYTES", "12 parsecs", "is not a size"],
   ["QUEUE_MAX_DISK_BYTES", "0", "more than 0 bytes"],
