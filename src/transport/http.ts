@@ -76,7 +76,7 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
     : createFetchTransport(options);
 }
 
-const USER_AGENT = "discord-gateway-proxy (Deno; +https://github.com/discordeno/discordeno)";
+const USER_AGENT = "discord-gateway-proxy (Deno 2; Discordeno 21)";
 
 function createHttp1Transport(options: HttpTransportOptions): Transport {
   const { timeoutMs = 10_000 } = options;
