@@ -91,6 +91,43 @@ Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("createDeliveryQueue() puts a resume's replay after an older session's journaled events", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/j.sqlite`;
+  // A crashed run had journaled s=50..55 of session A, then re-identified (session B) and
+  // journaled B's s=20..25; B's s=15..19 were only in memory. The restart resumes B.
+  const j1 = createSqliteJournal({ path });
+  j1.append(Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })));
+  j1.append(Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 20 + i, "B"), pos: 106 + i })));
+  j1.close();
+
+  const handler = await startTestHandler();
+  const { logger: log } = logger();
+  const journal = createSqliteJournal({ path });
+  const transport = createHttpTransport({ url: handler.url, authorization: "x" });
+  const queue = createDeliveryQueue({
+    transport,
+    logger: log,
+    journal,
+    resuming: new Map([[0, "B"]]),
+  });
+  for (let s = 15; s <= 30; s++) queue.push(ev(0, s, "B")); // B's replay and new events
+  // Not delivered yet: the replayed s=15 is the oldest event of B only held in memory.
+  assertEquals(queue.resumeSeq(0, "B", 30), 14);
+  queue.push({ ...ev(0, 31, "B"), t: "RESUMED" });
+  await until(() => handler.events.length === 23, "23 deliveries");
+  assertEquals(handler.events.map((e) => e.data.s), [
+    ...[50, 51, 52, 53, 54, 55], // session A, first: it is older
+    ...Array.from({ length: 17 }, (_, i) => 15 + i), // then B in order: replay, journal, new
+  ]);
+  assertEquals(queue.counters.replayDuplicates, 6);
+  await queue.close();
+  transport.close?.();
+  journal.close();
+  await handler.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("createDeliveryQueue().resumeSeq() stops before the oldest event only held in memory", async () => {
   const handler = await startTestHandler();
   await handler.down();

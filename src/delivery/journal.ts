@@ -34,6 +34,8 @@ export interface JournalRange {
   session: string;
   minS: number;
   maxS: number;
+  /** Where the session's first journaled event sits in the shard's order. */
+  minPos: number;
 }
 
 /** Options of {@linkcode createSqliteJournal}. */
@@ -74,7 +76,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const any = db.prepare("SELECT 1 FROM events LIMIT 1");
   const setMeta = db.prepare("UPDATE events SET meta = ? WHERE shard = ? AND pos = ?");
   const rangeQuery = db.prepare(
-    "SELECT shard, session, MIN(s) AS minS, MAX(s) AS maxS FROM events WHERE session IS NOT NULL GROUP BY shard, session",
+    "SELECT shard, session, MIN(s) AS minS, MAX(s) AS maxS, MIN(pos) AS minPos FROM events WHERE session IS NOT NULL GROUP BY shard, session",
   );
   const summary = db.prepare(
     "SELECT shard, COUNT(*) AS n, SUM(bytes) AS bytes, MIN(pos) AS minPos, MAX(pos) AS maxPos FROM events GROUP BY shard",
@@ -154,6 +156,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
           session: String(r.session),
           minS: Number(r.minS),
           maxS: Number(r.maxS),
+          minPos: Number(r.minPos),
         };
       });
     },

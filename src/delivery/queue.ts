@@ -87,6 +87,12 @@ interface Lane {
   diskBytes: number;
   /** Next `pos` for replayed events that must sort before this lane's journaled ones. */
   fillPos?: number;
+  /**
+   * When the journal holds an older session's events before the resumed one's, the
+   * replay waits here and joins the lane where the resumed session's events start.
+   */
+  fillBefore?: number;
+  pendingFill: QueuedEvent[];
   /** Highest journaled `pos` delivered but not yet removed from the journal. */
   deliveredDiskPos?: number;
   /** Highest journaled `pos` loaded into memory (rows stay on disk until delivered). */
@@ -169,6 +175,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l = {
         id,
         mem: new Deque(),
+        pendingFill: [],
         disk: 0,
         diskBytes: 0,
         running: false,
@@ -194,10 +201,20 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       counters.queuedDiskBytes += s.bytes;
       nextPos = Math.max(nextPos, s.maxPos + 1);
     }
-    for (const r of journal.ranges()) {
+    const ranges = journal.ranges();
+    for (const r of ranges) {
       if (resuming.get(r.shardId) === r.session) {
         replay.set(r.shardId, r);
-        lane(r.shardId).held = true;
+        const l = lane(r.shardId);
+        l.held = true;
+        // A re-identify before the crash: the older session's events go first.
+        if (
+          ranges.some((o) =>
+            o.shardId === r.shardId && o.session !== r.session && o.minPos < r.minPos
+          )
+        ) {
+          l.fillBefore = r.minPos;
+        }
       }
     }
     if (lanes.size > 0) {
@@ -298,6 +315,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     }
     l.loadedPos = records[records.length - 1].pos;
     for (const r of records as Durable[]) {
+      if (l.fillBefore !== undefined && r.pos! >= l.fillBefore) flushFill(l);
       const size = r.raw.length;
       r.durable = true;
       l.mem.push(r);
@@ -309,6 +327,15 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       counters.queuedMemory++;
       counters.queuedMemoryBytes += size;
     }
+  }
+
+  /** Moves a waiting replay into the lane; true if there was one. */
+  function flushFill(l: Lane): boolean {
+    l.fillBefore = undefined;
+    if (l.pendingFill.length === 0) return false;
+    for (const e of l.pendingFill) l.mem.push(e);
+    l.pendingFill = [];
+    return true;
   }
 
   function startDeferral(event: QueuedEvent) {
@@ -461,6 +488,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           refill(l);
           continue;
         }
+        if (flushFill(l)) continue;
         break;
       }
       if (event.interaction && !(await prepareInteraction(event))) {
@@ -597,7 +625,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         spill(l, event);
         if (closed) flushSpill();
       } else {
-        l.mem.push(event);
+        if (fill && l.fillBefore !== undefined) l.pendingFill.push(event);
+        else l.mem.push(event);
         counters.queuedMemory++;
         counters.queuedMemoryBytes += size;
       }
@@ -637,7 +666,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (journal) {
         const rest: QueuedEvent[] = [];
         for (const l of lanes.values()) {
-          for (const e of l.mem) if (!e.acknowledged) rest.push(e);
+          // A replay still waiting for its place (closed before the older session's events
+          // were delivered) is journaled in front of them: positions leave no room between.
+          for (const e of [...l.mem, ...l.pendingFill]) if (!e.acknowledged) rest.push(e);
         }
         if (rest.length > 0) {
           journal.append(rest);
@@ -657,7 +688,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     depth(shardId) {
       if (shardId !== undefined) {
         const l = lanes.get(shardId);
-        return { memory: l?.mem.length ?? 0, disk: l?.disk ?? 0 };
+        return { memory: (l?.mem.length ?? 0) + (l?.pendingFill.length ?? 0), disk: l?.disk ?? 0 };
       }
       return { memory: counters.queuedMemory, disk: counters.queuedDisk };
     },
@@ -665,6 +696,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     resumeSeq(shardId, session, lastReceived) {
       const l = lanes.get(shardId);
       if (l) {
+        for (const e of l.pendingFill) {
+          if (e.session === session) return Math.min(lastReceived, e.s - 1);
+        }
         for (const e of l.mem as Iterable<Durable>) {
           if (e.session === session && !e.durable) return Math.min(lastReceived, e.s - 1);
         }
