@@ -87,10 +87,7 @@ interface Lane {
   diskBytes: number;
   /** Next `pos` for replayed events that must sort before this lane's journaled ones. */
   fillPos?: number;
-  /**
-   * When the journal holds an older session's events before the resumed one's, the
-   * replay waits here and joins the lane where the resumed session's events start.
-   */
+  /** Where the resumed session's journaled events start; its replay waits in `pendingFill` until then. */
   fillBefore?: number;
   pendingFill: QueuedEvent[];
   /** Highest journaled `pos` delivered but not yet removed from the journal. */
@@ -201,20 +198,14 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       counters.queuedDiskBytes += s.bytes;
       nextPos = Math.max(nextPos, s.maxPos + 1);
     }
-    const ranges = journal.ranges();
-    for (const r of ranges) {
+    for (const r of journal.ranges()) {
       if (resuming.get(r.shardId) === r.session) {
         replay.set(r.shardId, r);
         const l = lane(r.shardId);
         l.held = true;
-        // A re-identify before the crash: the older session's events go first.
-        if (
-          ranges.some((o) =>
-            o.shardId === r.shardId && o.session !== r.session && o.minPos < r.minPos
-          )
-        ) {
-          l.fillBefore = r.minPos;
-        }
+        // The replay joins where this session's journaled events start: after anything older
+        // (an earlier session's events, when the shard re-identified before the crash).
+        l.fillBefore = r.minPos;
       }
     }
     if (lanes.size > 0) {
