@@ -58,24 +58,41 @@ function ev(shardId: number, s: number, session: string): QueuedEvent {
   };
 }
 
-Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal and skips what it holds", async () => {
+/** A queue resuming `session` on shard 0 over a journal an earlier (crashed) run left. */
+async function resumingQueue(journaled: QueuedEvent[], session: string) {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/j.sqlite`;
-  // A crashed run left s=50..60 of session A on disk; s=40..49 were only in memory.
   const j1 = createSqliteJournal({ path });
-  j1.append(Array.from({ length: 11 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })));
+  j1.append(journaled);
   j1.close();
-
   const handler = await startTestHandler();
-  const { logger: log } = logger();
   const journal = createSqliteJournal({ path });
   const transport = createHttpTransport({ url: handler.url, authorization: "x" });
   const queue = createDeliveryQueue({
     transport,
-    logger: log,
+    logger: logger().logger,
     journal,
-    resuming: new Map([[0, "A"]]),
+    resuming: new Map([[0, session]]),
   });
+  return {
+    handler,
+    queue,
+    async close() {
+      await queue.close();
+      transport.close?.();
+      journal.close();
+      await handler.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal and skips what it holds", async () => {
+  // A crashed run left s=50..60 of session A on disk; s=40..49 were only in memory.
+  const { handler, queue, close } = await resumingQueue(
+    Array.from({ length: 11 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })),
+    "A",
+  );
   // Nothing is delivered until the resume's replay has arrived.
   await new Promise((r) => setTimeout(r, 50));
   assertEquals(handler.events.length, 0);
@@ -84,33 +101,16 @@ Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal 
   await until(() => handler.events.length === 27, "27 deliveries");
   assertEquals(handler.events.map((e) => e.data.s), Array.from({ length: 27 }, (_, i) => 40 + i));
   assertEquals(queue.counters.replayDuplicates, 11);
-  await queue.close();
-  transport.close?.();
-  journal.close();
-  await handler.close();
-  await Deno.remove(dir, { recursive: true });
+  await close();
 });
 
 Deno.test("createDeliveryQueue() puts a resume's replay after an older session's journaled events", async () => {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/j.sqlite`;
   // A crashed run had journaled s=50..55 of session A, then re-identified (session B) and
   // journaled B's s=20..25; B's s=15..19 were only in memory. The restart resumes B.
-  const j1 = createSqliteJournal({ path });
-  j1.append(Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })));
-  j1.append(Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 20 + i, "B"), pos: 106 + i })));
-  j1.close();
-
-  const handler = await startTestHandler();
-  const { logger: log } = logger();
-  const journal = createSqliteJournal({ path });
-  const transport = createHttpTransport({ url: handler.url, authorization: "x" });
-  const queue = createDeliveryQueue({
-    transport,
-    logger: log,
-    journal,
-    resuming: new Map([[0, "B"]]),
-  });
+  const { handler, queue, close } = await resumingQueue([
+    ...Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 50 + i, "A"), pos: 100 + i })),
+    ...Array.from({ length: 6 }, (_, i) => ({ ...ev(0, 20 + i, "B"), pos: 106 + i })),
+  ], "B");
   for (let s = 15; s <= 30; s++) queue.push(ev(0, s, "B")); // B's replay and new events
   // Not delivered yet: the replayed s=15 is the oldest event of B only held in memory.
   assertEquals(queue.resumeSeq(0, "B", 30), 14);
@@ -121,11 +121,7 @@ Deno.test("createDeliveryQueue() puts a resume's replay after an older session's
     ...Array.from({ length: 17 }, (_, i) => 15 + i), // then B in order: replay, journal, new
   ]);
   assertEquals(queue.counters.replayDuplicates, 6);
-  await queue.close();
-  transport.close?.();
-  journal.close();
-  await handler.close();
-  await Deno.remove(dir, { recursive: true });
+  await close();
 });
 
 Deno.test("createDeliveryQueue().resumeSeq() stops before the oldest event only held in memory", async () => {
