@@ -29,6 +29,7 @@ import { Intents } from "../src/simulator/mod.ts";
 import {
   clockNow,
   type Contender,
+  CONTENDER_FLAGS,
   CONTENDER_LABELS,
   type ContenderName,
   CONTENDERS,
@@ -200,7 +201,7 @@ async function startProcess(
   const cleanup = async () => {
     // Measurements are over: no graceful stop needed (the service would flush and save sessions),
     // unless BENCH_CONTENDER_FLAGS asks for a profile, which is written only on a clean exit.
-    await contender?.stop(Deno.env.get("BENCH_CONTENDER_FLAGS") ? 8000 : 0).catch(() => {});
+    await contender?.stop(CONTENDER_FLAGS.length > 0 ? 8000 : 0).catch(() => {});
     await sim.shutdown().catch(() => {});
     await removeTempDir(dir);
   };

@@ -18,6 +18,11 @@ export const HANDLER_AUTHORIZATION = "bench-handler-secret";
 export const INTENTS = Intents.Guilds | Intents.GuildMessages | Intents.GuildMessageReactions |
   Intents.GuildMessageTyping | Intents.MessageContent;
 
+/** Extra `deno run` flags for the contenders, for diagnosis: e.g.
+ * `BENCH_CONTENDER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`. */
+export const CONTENDER_FLAGS: string[] =
+  Deno.env.get("BENCH_CONTENDER_FLAGS")?.split(" ").filter(Boolean) ?? [];
+
 /** The contenders, in the order the tables list them. */
 export const CONTENDERS = ["service", "baseline", "peer", "ceiling"] as const;
 export type ContenderName = typeof CONTENDERS[number];
@@ -255,8 +260,7 @@ export async function startContender(
       "--allow-env",
       "--allow-read",
       "--allow-write",
-      // For diagnosis, e.g. BENCH_CONTENDER_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-      ...(Deno.env.get("BENCH_CONTENDER_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      ...CONTENDER_FLAGS,
       script,
     ],
     cwd: ROOT,

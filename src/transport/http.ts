@@ -72,14 +72,13 @@ export function createHttpTransport(options: HttpTransportOptions): Transport {
   const { timeoutMs = 10_000 } = options;
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
   return (options.client ?? "http1") === "http1"
-    ? createHttp1Transport(options)
-    : createFetchTransport(options);
+    ? createHttp1Transport(options, timeoutMs)
+    : createFetchTransport(options, timeoutMs);
 }
 
 const USER_AGENT = "discord-gateway-proxy (Deno 2; Discordeno 21)";
 
-function createHttp1Transport(options: HttpTransportOptions): Transport {
-  const { timeoutMs = 10_000 } = options;
+function createHttp1Transport(options: HttpTransportOptions, timeoutMs: number): Transport {
   const client = createHttp1Client({
     url: options.url,
     caCerts: options.caCerts,
@@ -133,8 +132,8 @@ function toResult(
   };
 }
 
-function createFetchTransport(options: HttpTransportOptions): Transport {
-  const { url, authorization, timeoutMs = 10_000, fetch: doFetch = fetch } = options;
+function createFetchTransport(options: HttpTransportOptions, timeoutMs: number): Transport {
+  const { url, authorization, fetch: doFetch = fetch } = options;
   const headers = { authorization, "content-type": "application/json", "user-agent": USER_AGENT };
   return {
     async send(event, signal) {
