@@ -657,8 +657,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (journal) {
         const rest: QueuedEvent[] = [];
         for (const l of lanes.values()) {
-          // A replay still waiting for its place (closed before the older session's events
-          // were delivered) is journaled in front of them: positions leave no room between.
+          // A replay still waiting for its place is journaled at its fill positions, in front of
+          // the lane's journaled events: right, unless an older session's events are still
+          // among them (positions leave no room between).
           for (const e of [...l.mem, ...l.pendingFill]) if (!e.acknowledged) rest.push(e);
         }
         if (rest.length > 0) {
