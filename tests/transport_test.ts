@@ -186,25 +186,25 @@ for (const client of ["http1", "fetch"] as const) {
     const transport = createHttpTransport({ url: server.url, authorization: AUTH, client });
     assertEquals(await transport.send(event(1)), { ok: true, status: 200 });
     const busy = assertFailed(await transport.send(event(2)));
-    assertEquals([busy.retryable, busy.status, busy.retryAfterMs, busy.body], [
-      true,
+    assertEquals([busy.verdict, busy.status, busy.retryAfterMs, busy.body], [
+      "retry",
       503,
       2000,
       "busy",
     ]);
     const limited = assertFailed(await transport.send(event(3)));
-    assertEquals([limited.retryable, limited.status, limited.retryAfterMs], [true, 429, 250]);
-    assertEquals(assertFailed(await transport.send(event(4))).retryable, true);
+    assertEquals([limited.verdict, limited.status, limited.retryAfterMs], ["retry", 429, 250]);
+    assertEquals(assertFailed(await transport.send(event(4))).verdict, "retry");
     const big = assertFailed(await transport.send(event(5)));
-    assertEquals([big.retryable, big.body?.length], [true, 500]);
+    assertEquals([big.verdict, big.body?.length], ["retry", 500]);
     const rejected = assertFailed(await transport.send(event(6)));
-    assertEquals([rejected.retryable, rejected.status, rejected.body], [
-      false,
+    assertEquals([rejected.verdict, rejected.status, rejected.body], [
+      "reject",
       400,
       '{"message":"bad event"}',
     ]);
     const moved = assertFailed(await transport.send(event(7)));
-    assertEquals([moved.retryable, moved.status], [false, 302]);
+    assertEquals([moved.verdict, moved.status], ["unavailable", 302]);
     assertStringIncludes(
       moved.error,
       "redirected to http://elsewhere/events; set EVENT_HANDLER_URL",
@@ -224,7 +224,7 @@ for (const client of ["http1", "fetch"] as const) {
       authorization: AUTH,
       client,
     });
-    assertEquals(assertFailed(await refused.send(event(1))).retryable, true);
+    assertEquals(assertFailed(await refused.send(event(1))).verdict, "retry");
     refused.close?.();
 
     let release!: () => void;
@@ -240,7 +240,7 @@ for (const client of ["http1", "fetch"] as const) {
       timeoutMs: 150,
     });
     const result = assertFailed(await slow.send(event(1)));
-    assertEquals(result.retryable, true);
+    assertEquals(result.verdict, "retry");
     assertStringIncludes(result.error, "no answer within 150 ms");
     release();
     slow.close?.();
@@ -259,7 +259,7 @@ for (const client of ["http1", "fetch"] as const) {
     const sending = transport.send(event(1), ctrl.signal);
     await until(() => server.seen.length === 1, "the request at the handler");
     ctrl.abort(new Error("deadline"));
-    assertEquals(assertFailed(await sending).retryable, true);
+    assertEquals(assertFailed(await sending).verdict, "retry");
     release();
     transport.close?.();
     await server.close();

@@ -509,7 +509,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         continue;
       }
       if (closed) break;
-      if (!result.retryable) {
+      if (result.verdict === "reject") {
         counters.deadLettered++;
         log.error("the event handler rejected an event; dead-lettered", {
           shardId: event.shardId,

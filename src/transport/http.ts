@@ -21,8 +21,12 @@ export type DeliveryResult =
   | { ok: true; status: number }
   | {
     ok: false;
-    /** Network error, timeout, 408, 429, 5xx: try again later. Other 4xx: the handler rejected the event. */
-    retryable: boolean;
+    /**
+     * What the queue does next (see {@linkcode verdictOf}): `retry` the event (network error,
+     * timeout, 408, 429, 5xx), hold the stream because the handler is `unavailable` (3xx, 401,
+     * 403, 404, 405: a setting is wrong, not the event), or `reject` the event (other 4xx).
+     */
+    verdict: Verdict;
     status?: number;
     /** From `Retry-After`, when the handler sent one. */
     retryAfterMs?: number;
@@ -30,6 +34,21 @@ export type DeliveryResult =
     /** First 500 characters of the answer. */
     body?: string;
   };
+
+/** A failed attempt's meaning; see {@linkcode DeliveryResult}. */
+export type Verdict = "retry" | "unavailable" | "reject";
+
+/**
+ * Classifies a non-2xx status. Misconfiguration answers (a redirect, a rotated secret, a
+ * route with no backend during a deploy) say nothing about the event, so they hold delivery
+ * instead of dead-lettering the whole stream; only answers that refuse the event itself reject.
+ */
+export function verdictOf(status: number): Verdict {
+  if (status === 408 || status === 429 || status >= 500 || status < 200) return "retry";
+  if (status >= 300 && status < 400) return "unavailable";
+  if (status === 401 || status === 403 || status === 404 || status === 405) return "unavailable";
+  return "reject";
+}
 
 /** Sends one event to the bot. A different transport (WebSocket, a message broker) implements this. */
 export interface Transport {
@@ -97,7 +116,7 @@ function createHttp1Transport(options: HttpTransportOptions, timeoutMs: number):
       } catch (error) {
         return {
           ok: false,
-          retryable: true,
+          verdict: "retry",
           error: error instanceof Http1Error && error.kind === "timeout"
             ? `no answer within ${timeoutMs} ms`
             : errorText(error),
@@ -109,7 +128,7 @@ function createHttp1Transport(options: HttpTransportOptions, timeoutMs: number):
   };
 }
 
-/** 2xx = delivered; 408, 429 and 5xx = try again; any other answer = the handler rejected the event. */
+/** 2xx = delivered; anything else as {@linkcode verdictOf} says. */
 function toResult(
   status: number,
   body: string,
@@ -119,7 +138,7 @@ function toResult(
   const location = header("location");
   return {
     ok: false,
-    retryable: status === 408 || status === 429 || status >= 500,
+    verdict: verdictOf(status),
     status,
     retryAfterMs: parseRetryAfter(header("retry-after")),
     // Following a redirect would turn the POST into a GET (301/302) or hide a wrong URL.
@@ -161,7 +180,7 @@ function createFetchTransport(options: HttpTransportOptions, timeoutMs: number):
         signal?.removeEventListener("abort", onAbort);
         return {
           ok: false,
-          retryable: true,
+          verdict: "retry",
           error: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(error),
         };
       }
