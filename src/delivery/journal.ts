@@ -42,16 +42,25 @@ export interface JournalRange {
 export interface SqliteJournalOptions {
   /** File path, or `":memory:"` for tests. */
   path: string;
+  /**
+   * SQLite's `synchronous` level (`JOURNAL_SYNC`): `normal` survives a process crash but may
+   * lose the last transactions on a power loss; `full` fsyncs every commit. @default "normal"
+   */
+  synchronous?: "normal" | "full";
 }
 
 /** Creates the SQLite {@linkcode Journal}. */
 export function createSqliteJournal(options: SqliteJournalOptions): Journal {
+  const { synchronous = "normal" } = options;
+  if (synchronous !== "normal" && synchronous !== "full") {
+    throw new TypeError(`synchronous must be "normal" or "full", got ${synchronous}`);
+  }
   const db = new DatabaseSync(options.path);
   // auto_vacuum must be chosen before the first table exists.
   db.exec("PRAGMA auto_vacuum = INCREMENTAL");
   db.exec(`
     PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = NORMAL;
+    PRAGMA synchronous = ${synchronous.toUpperCase()};
     PRAGMA journal_size_limit = 67108864;
     CREATE TABLE IF NOT EXISTS events (
       pos INTEGER NOT NULL,
