@@ -452,3 +452,25 @@ Deno.test("createHttp1Client() speaks TLS to an https: handler with a private CA
   untrusted.close();
   await server.shutdown();
 });
+
+Deno.test("createHttp1Client() keeps no buffer a large request grew once the request is done", async () => {
+  const server = serve((seen) =>
+    seen.body.length > 1000
+      ? new Response("e".repeat(2_000_000), { status: 500 })
+      : new Response(null, { status: 204 })
+  );
+  const client = createHttp1Client({ url: server.url });
+  assertEquals((await client.post("{}")).status, 204);
+  const baseline = client.bufferBytes;
+  // A GUILD_CREATE of a few MB, with characters of 2 and 3 bytes in UTF-8.
+  const large = `{"d":"${"é✓ guild member ".repeat(200_000)}"}`;
+  const response = await client.post(large);
+  assertEquals([response.status, response.body], [500, "e".repeat(4096)]);
+  assertEquals(server.seen[1].body, large, "the large request arrived whole");
+  assertEquals(client.idle, 1, "the connection was kept");
+  assertEquals(client.bufferBytes, baseline, "its buffers went back to their default sizes");
+  assertEquals((await client.post("{}")).status, 204);
+  assertEquals(new Set(server.seen.map((s) => s.remotePort)).size, 1);
+  client.close();
+  await server.close();
+});

@@ -58,6 +58,11 @@ export interface Http1Client {
   ): Promise<Http1Response>;
   /** Idle connections now open (for tests and metrics). */
   readonly idle: number;
+  /**
+   * Bytes of request and read buffers held by open connections (for tests and metrics). Between
+   * requests a connection keeps at most 64 KiB of each, whatever the size of the last request.
+   */
+  readonly bufferBytes: number;
   /** Closes every connection; requests in flight reject. */
   close(): void;
 }
@@ -78,6 +83,14 @@ export class Http1Error extends Error {
 const CR = 13;
 const LF = 10;
 const MAX_HEAD_BYTES = 64 * 1024;
+/**
+ * The most a pooled connection keeps of each buffer between requests. A request bigger than
+ * this (a GUILD_CREATE of several MB) gets a buffer of its own, dropped once it is written; a
+ * read buffer grown past it for a long head goes back to its default size after the answer.
+ */
+const KEPT_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 16 * 1024;
+const REQUEST_BUFFER_BYTES = 4096;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -95,7 +108,7 @@ interface Connection {
   idleSince: number;
   /** From the server's `Keep-Alive: timeout=`. */
   idleLimitMs: number;
-  /** Request scratch space, grown as needed. */
+  /** Request scratch space, grown as needed up to 64 KiB; bigger requests get their own. */
   out: Uint8Array;
   closed: boolean;
 }
@@ -170,13 +183,13 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     }
     const conn: Connection = {
       socket,
-      buf: new Uint8Array(16 * 1024),
+      buf: new Uint8Array(READ_BUFFER_BYTES),
       start: 0,
       end: 0,
       received: 0,
       idleSince: 0,
       idleLimitMs: Infinity,
-      out: new Uint8Array(4096),
+      out: new Uint8Array(REQUEST_BUFFER_BYTES),
       closed: false,
     };
     open.add(conn);
@@ -194,11 +207,14 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     return undefined;
   }
 
-  /** Request bytes: the fixed head, the length, a blank line, the body. */
-  function encodeRequest(conn: Connection, body: string): Uint8Array {
+  /** Request bytes, to write in order: the fixed head, the length, a blank line, the body. */
+  function encodeRequest(conn: Connection, body: string): Uint8Array[] {
     // UTF-8 needs at most 3 bytes per UTF-16 unit; the length line at most 20.
     const need = headBytes.length + 24 + body.length * 3;
-    if (conn.out.length < need) conn.out = new Uint8Array(Math.max(need, conn.out.length * 2));
+    if (need > KEPT_BUFFER_BYTES) return encodeLargeRequest(body);
+    if (conn.out.length < need) {
+      conn.out = new Uint8Array(Math.min(KEPT_BUFFER_BYTES, Math.max(need, conn.out.length * 2)));
+    }
     const out = conn.out;
     out.set(headBytes);
     // Length digits and blank line go after the body is encoded, so reserve room and move once.
@@ -208,14 +224,28 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     const headEnd = headBytes.length + lengthLine.length;
     out.set(lengthLine, headBytes.length);
     out.copyWithin(headEnd, bodyAt, bodyAt + written);
-    return out.subarray(0, headEnd + written);
+    return [out.subarray(0, headEnd + written)];
+  }
+
+  /**
+   * A request too big for the connection's scratch: the body encoded to its exact size (not the
+   * 3 bytes per character reserved above) and written after the head, kept by nothing afterwards.
+   */
+  function encodeLargeRequest(body: string): Uint8Array[] {
+    const bodyBytes = encoder.encode(body);
+    const lengthLine = encoder.encode(`${bodyBytes.length}\r\n\r\n`);
+    const head = new Uint8Array(headBytes.length + lengthLine.length);
+    head.set(headBytes);
+    head.set(lengthLine, headBytes.length);
+    return [head, bodyBytes];
   }
 
   async function exchange(conn: Connection, body: string): Promise<ParsedResponse> {
-    const request = encodeRequest(conn, body);
     conn.received = 0;
-    let off = 0;
-    while (off < request.length) off += await conn.socket.write(request.subarray(off));
+    for (const part of encodeRequest(conn, body)) {
+      let off = 0;
+      while (off < part.length) off += await conn.socket.write(part.subarray(off));
+    }
     for (;;) {
       const response = await readResponse(conn, maxBodyBytes);
       if (response === "informational") continue;
@@ -254,6 +284,8 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
           const response = await exchange(conn, body);
           // Bytes past the answer mean the two sides disagree on framing: don't reuse.
           if (keepAlive(response) && conn.start === conn.end && !stopped && !closed) {
+            // Nothing is buffered past the answer, so a read buffer a long head grew can go.
+            if (conn.buf.length > KEPT_BUFFER_BYTES) conn.buf = new Uint8Array(READ_BUFFER_BYTES);
             conn.idleSince = performance.now();
             const limit = keepAliveTimeout(response.headers.get("keep-alive"));
             if (limit !== undefined) conn.idleLimitMs = limit;
@@ -294,6 +326,11 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     post,
     get idle() {
       return idle.length;
+    },
+    get bufferBytes() {
+      let bytes = 0;
+      for (const conn of open) bytes += conn.buf.length + conn.out.length;
+      return bytes;
     },
     close() {
       closed = true;
