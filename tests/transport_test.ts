@@ -474,3 +474,35 @@ Deno.test("createHttp1Client() keeps no buffer a large request grew once the req
   client.close();
   await server.close();
 });
+
+Deno.test("createHttp1Client() rejects whitespace between a header name and its colon", async () => {
+  const bad = [
+    "Content-Length : 5",
+    "Content-Length\t: 5",
+    "Content Length: 5",
+    " Content-Length: 5", // whitespace before the first header line
+  ];
+  const server = rawServer(async (n, socket) => {
+    if (n <= bad.length) {
+      await write(socket, `HTTP/1.1 200 OK\r\n${bad[n - 1]}\r\n\r\nhello`);
+      return "close";
+    }
+    // A folded value (obs-fold) is read with spaces in place of the line breaks.
+    await write(
+      socket,
+      "HTTP/1.1 200 OK\r\nX-Folded: a\r\n  b\r\n\tc\r\nContent-Length: 2\r\n\r\nok",
+    );
+    return "keep";
+  });
+  const client = createHttp1Client({ url: server.url });
+  for (const line of bad) {
+    const error = await assertRejects(client.post("{}"), Http1Error);
+    assertEquals(error.kind, "protocol", line);
+    assertStringIncludes(error.message, "malformed answer header", line);
+  }
+  const folded = await client.post("{}");
+  assertEquals([folded.status, folded.headers.get("x-folded"), folded.body], [200, "a b c", "ok"]);
+  assertEquals(client.idle, 1);
+  client.close();
+  await server.close();
+});

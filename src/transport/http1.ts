@@ -80,6 +80,8 @@ export class Http1Error extends Error {
   }
 }
 
+/** A field name (RFC 9110 §5.1). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 const CR = 13;
 const LF = 10;
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -126,7 +128,7 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
   const maxBodyBytes = options.maxBodyBytes ?? 4096;
   let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name)) {
+    if (!TOKEN.test(name)) {
       throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
     }
     // A CR or LF in a value would let it write headers (or a request) of its own.
@@ -438,18 +440,30 @@ async function readResponse(
   }
   const code = Number(status[2]);
   const headers = new Map<string, string>();
+  let last: string | undefined; // the name on the previous field line
   for (let i = 1; i < lines.length; i++) {
-    const colon = lines[i].indexOf(":");
-    if (colon <= 0) {
+    const line = lines[i];
+    if (last !== undefined && (line[0] === " " || line[0] === "\t")) {
+      // An obs-fold continues the previous value; a user agent reads it as a space (RFC 9112 §5.2).
+      const folded = line.trim();
+      const value = headers.get(last)!;
+      if (folded !== "") headers.set(last, value === "" ? folded : `${value} ${folded}`);
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    // No whitespace may come between the name and the colon (RFC 9112 §5.1): a server that
+    // sends `Content-Length : 5` may be framing the answer differently from its proxies.
+    if (colon <= 0 || !TOKEN.test(name)) {
       throw new Http1Error(
-        `malformed answer header ${JSON.stringify(lines[i].slice(0, 80))}`,
+        `malformed answer header ${JSON.stringify(line.slice(0, 80))}`,
         "protocol",
       );
     }
-    const name = lines[i].slice(0, colon).trim().toLowerCase();
-    const value = lines[i].slice(colon + 1).trim();
-    const seen = headers.get(name);
-    headers.set(name, seen === undefined ? value : `${seen}, ${value}`);
+    last = name.toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const seen = headers.get(last);
+    headers.set(last, seen === undefined ? value : `${seen}, ${value}`);
   }
   if (code >= 100 && code < 200) {
     if (code === 101) throw new Http1Error("the server switched protocols", "protocol");
