@@ -59,7 +59,10 @@ export interface Config {
   firstShardId: number;
   /** Last shard id this process owns (inclusive); `undefined` = `totalShards - 1`. */
   lastShardId?: number;
-  /** Minimum spacing of two identifies in one `max_concurrency` bucket, ms. */
+  /**
+   * Minimum spacing of two identifies in one `max_concurrency` bucket, ms; at least 5000
+   * (Discord's window) unless `SPAWN_SHARD_DELAY_UNSAFE=true` (simulators only).
+   */
   spawnShardDelayMs: number;
   /** The service's own HTTP API; `statusPage` serves `GET /`. */
   http: { host: string; port: number; authorization: string; statusPage: boolean };
@@ -67,8 +70,27 @@ export interface Config {
   controller?: string;
   /** Folder for the delivery journal and dead letters. */
   dataDir: string;
-  /** Bounds of the delivery queue. */
-  queue: { maxEvents: number; maxBytes: number; maxDiskBytes: number };
+  /** Bounds of the delivery queue, and how hard the journal holds what spilled. */
+  queue: {
+    maxEvents: number;
+    maxBytes: number;
+    maxDiskBytes: number;
+    /**
+     * SQLite's `synchronous` level of the journal (`JOURNAL_SYNC`): `normal` survives a process
+     * crash, `full` also a power loss (an fsync per commit).
+     */
+    journalSync: "normal" | "full";
+  };
+  /** How the queue treats an event that keeps failing. */
+  delivery: {
+    /** Failed attempts of one event after which it is dead-lettered instead of retried again. */
+    poisonAfterAttempts: number;
+  };
+  /** The dead-letter file `DATA_DIR/dead-letters.jsonl`. */
+  deadLetters: {
+    /** Past this size the file is rotated to `dead-letters.jsonl.1` (one previous file kept). */
+    maxBytes: number;
+  };
   /** Retry backoff cap for undeliverable events, ms. */
   retryMaxDelayMs: number;
   /** Whether interactions deferred by the proxy answer ephemerally. */
@@ -89,6 +111,11 @@ export interface Config {
     guildLoadTimeoutMs: number;
     forwardGuildOutages: boolean;
   };
+  /**
+   * Start-up warnings: settings that work but are risky (a short secret, an unsafe identify
+   * spacing). The entry point logs each once; each names its variable.
+   */
+  warnings: string[];
 }
 
 /** One problem with one variable. */
@@ -129,6 +156,7 @@ const EXAMPLES: Record<string, string> = {
   FIRST_SHARD_ID: "FIRST_SHARD_ID=0",
   LAST_SHARD_ID: "LAST_SHARD_ID=15",
   SPAWN_SHARD_DELAY: "SPAWN_SHARD_DELAY=5100",
+  SPAWN_SHARD_DELAY_UNSAFE: "SPAWN_SHARD_DELAY_UNSAFE=false  (true only against a simulator)",
   GATEWAY_HOST: "GATEWAY_HOST=127.0.0.1",
   GATEWAY_PORT: "GATEWAY_PORT=8080",
   GATEWAY_AUTHORIZATION: "GATEWAY_AUTHORIZATION=a-third-long-random-secret",
@@ -138,6 +166,9 @@ const EXAMPLES: Record<string, string> = {
   QUEUE_MAX_EVENTS: "QUEUE_MAX_EVENTS=100000",
   QUEUE_MAX_BYTES: "QUEUE_MAX_BYTES=256MiB",
   QUEUE_MAX_DISK_BYTES: "QUEUE_MAX_DISK_BYTES=4GiB",
+  JOURNAL_SYNC: "JOURNAL_SYNC=normal  (or full)",
+  POISON_AFTER_ATTEMPTS: "POISON_AFTER_ATTEMPTS=8",
+  DEAD_LETTERS_MAX_BYTES: "DEAD_LETTERS_MAX_BYTES=256MiB",
   RETRY_MAX_DELAY_MS: "RETRY_MAX_DELAY_MS=30000",
   DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
   SHUTDOWN_DRAIN_MS: "SHUTDOWN_DRAIN_MS=5000",
@@ -212,6 +243,11 @@ export function parseBytes(value: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** Secrets shorter than this get a start-up warning (a guessable `Authorization`). */
+export const MIN_SECRET_LENGTH = 16;
+/** Discord allows one identify per 5 s in each `max_concurrency` bucket. */
+export const MIN_SPAWN_SHARD_DELAY_MS = 5000;
+
 /**
  * Builds the configuration from an environment record.
  *
@@ -219,6 +255,7 @@ export function parseBytes(value: string): number {
  */
 export function loadConfig(env: Env): Config {
   const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
   const bad = (variable: string, problem: string) =>
     problems.push({ variable, problem, example: EXAMPLES[variable] ?? `${variable}=...` });
   const raw = (name: string): string | undefined => {
@@ -236,10 +273,18 @@ export function loadConfig(env: Env): Config {
     // A line break would end the header (or smuggle another); other controls are refused by peers.
     if (/[^\x20-\x7e]/.test(v)) {
       bad(name, "must be printable ASCII (no line breaks, tabs or other control characters)");
+    } else if (v && v.length < MIN_SECRET_LENGTH) {
+      warnings.push(
+        `${name} is ${v.length} characters long; use at least ${MIN_SECRET_LENGTH} random ones (e.g. openssl rand -hex 32)`,
+      );
     }
     return v;
   };
-  const url = (name: string): string => {
+  /**
+   * An http(s) URL. `stripTrailingSlash` for a base that routes get appended to; a URL used
+   * as given (the event handler's) keeps its slash, or a framework may answer 307.
+   */
+  const url = (name: string, { stripTrailingSlash }: { stripTrailingSlash: boolean }): string => {
     const v = required(name);
     if (!v) return v;
     try {
@@ -250,7 +295,7 @@ export function loadConfig(env: Env): Config {
     } catch {
       bad(name, `"${v}" is not a URL`);
     }
-    return v.replace(/\/+$/, "");
+    return stripTrailingSlash ? v.replace(/\/+$/, "") : v;
   };
   const int = (name: string, fallback: number | undefined, min: number, max: number) => {
     const v = raw(name);
@@ -297,9 +342,9 @@ export function loadConfig(env: Env): Config {
       "does not look like a bot token (three dot-separated parts, the first the base64 of the bot's id)",
     );
   }
-  const restUrl = url("REST_URL");
+  const restUrl = url("REST_URL", { stripTrailingSlash: true });
   const restAuthorization = secret("REST_AUTHORIZATION");
-  const handlerUrl = url("EVENT_HANDLER_URL");
+  const handlerUrl = url("EVENT_HANDLER_URL", { stripTrailingSlash: false });
   const handlerAuthorization = secret("EVENT_HANDLER_AUTHORIZATION");
   const timeoutMs = int("EVENT_HANDLER_TIMEOUT_MS", 10_000, 100, 600_000)!;
   const handlerClient = oneOf("EVENT_HANDLER_CLIENT", ["http1", "fetch"] as const, "http1");
@@ -330,6 +375,20 @@ export function loadConfig(env: Env): Config {
     bad("FIRST_SHARD_ID", `${firstShardId} must be below TOTAL_SHARDS (${totalShards})`);
   }
   const spawnShardDelayMs = int("SPAWN_SHARD_DELAY", 5_100, 0, 600_000)!;
+  const spawnShardDelayUnsafe = bool("SPAWN_SHARD_DELAY_UNSAFE", false);
+  if (spawnShardDelayMs < MIN_SPAWN_SHARD_DELAY_MS) {
+    if (!spawnShardDelayUnsafe) {
+      bad(
+        "SPAWN_SHARD_DELAY",
+        `${spawnShardDelayMs} is below ${MIN_SPAWN_SHARD_DELAY_MS}, Discord's identify window (one identify per 5 s per bucket); ` +
+          "set SPAWN_SHARD_DELAY_UNSAFE=true only against a simulator",
+      );
+    } else {
+      warnings.push(
+        `SPAWN_SHARD_DELAY=${spawnShardDelayMs} is below Discord's ${MIN_SPAWN_SHARD_DELAY_MS} ms identify window (SPAWN_SHARD_DELAY_UNSAFE=true): only for a simulator`,
+      );
+    }
+  }
 
   const host = raw("GATEWAY_HOST") ?? "127.0.0.1";
   const port = int("GATEWAY_PORT", 8080, 0, 65_535)!;
@@ -378,6 +437,14 @@ export function loadConfig(env: Env): Config {
       maxEvents: int("QUEUE_MAX_EVENTS", 100_000, 1, 100_000_000)!,
       maxBytes: bytes("QUEUE_MAX_BYTES", 256 * 1024 ** 2),
       maxDiskBytes: bytes("QUEUE_MAX_DISK_BYTES", 4 * 1024 ** 3),
+      // normal: full cost 74-88% of the journal's throughput in batches of 1 (bench/journal_sync_bench.ts).
+      journalSync: oneOf("JOURNAL_SYNC", ["normal", "full"] as const, "normal"),
+    },
+    delivery: {
+      poisonAfterAttempts: int("POISON_AFTER_ATTEMPTS", 8, 1, 1_000_000)!,
+    },
+    deadLetters: {
+      maxBytes: bytes("DEAD_LETTERS_MAX_BYTES", 256 * 1024 ** 2),
     },
     retryMaxDelayMs: int("RETRY_MAX_DELAY_MS", 30_000, 1_000, 3_600_000)!,
     deferEphemeral: bool("DEFER_EPHEMERAL", false),
@@ -396,6 +463,7 @@ export function loadConfig(env: Env): Config {
       guildLoadTimeoutMs: int("GUILD_LOAD_TIMEOUT_MS", 60_000, 100, 3_600_000)!,
       forwardGuildOutages: bool("FORWARD_GUILD_OUTAGES", true),
     },
+    warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -412,12 +480,15 @@ function isTokenShaped(token: string): boolean {
   }
 }
 
-/** The secrets of a config, for log redaction. */
+/**
+ * Every secret of a config, however short, for log redaction (`createLogger` in `src/log.ts`
+ * redacts short ones only where they stand alone, so logs stay readable).
+ */
 export function secretsOf(config: Config): string[] {
   return [
     config.discordToken,
     config.rest.authorization,
     config.eventHandler.authorization,
     config.http.authorization,
-  ].filter((s) => s.length >= 4);
+  ].filter((s) => s.length > 0);
 }

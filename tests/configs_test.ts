@@ -1,6 +1,13 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./helpers/assert.ts";
 import { runProxyProcess } from "./helpers/process.ts";
-import { ConfigError, type Env, loadConfig, parseBytes, parseIntents } from "../configs.ts";
+import {
+  ConfigError,
+  type Env,
+  loadConfig,
+  parseBytes,
+  parseIntents,
+  secretsOf,
+} from "../configs.ts";
 
 const TOKEN = `${btoa("123456789012345678")}.GaBcDe.abcdefghijklmnop`;
 const VALID: Env = {
@@ -33,13 +40,34 @@ Deno.test("loadConfig() builds a typed config with documented defaults", () => {
   assertEquals(c.eventHandler.timeoutMs, 10_000);
   assertEquals(c.spawnShardDelayMs, 5100);
   assertEquals(c.queue.maxEvents, 100_000);
+  assertEquals(c.queue.journalSync, "normal");
+  assertEquals(c.delivery, { poisonAfterAttempts: 8 });
+  assertEquals(c.deadLetters, { maxBytes: 256 * 1024 ** 2 });
   assertEquals(c.log, { level: "info", format: "pretty" });
 });
 
-Deno.test("loadConfig() strips a 'Bot ' prefix and trailing slashes", () => {
+Deno.test("loadConfig() reads JOURNAL_SYNC, POISON_AFTER_ATTEMPTS and DEAD_LETTERS_MAX_BYTES", () => {
+  const c = loadConfig({
+    ...VALID,
+    JOURNAL_SYNC: "FULL",
+    POISON_AFTER_ATTEMPTS: "1",
+    DEAD_LETTERS_MAX_BYTES: "64MiB",
+  });
+  assertEquals(c.queue.journalSync, "full");
+  assertEquals(c.delivery.poisonAfterAttempts, 1);
+  assertEquals(c.deadLetters.maxBytes, 64 * 1024 ** 2);
+});
+
+Deno.test("loadConfig() strips a 'Bot ' prefix and REST_URL's trailing slashes", () => {
   const c = loadConfig({ ...VALID, DISCORD_TOKEN: `Bot ${TOKEN}`, REST_URL: "http://x:1/" });
   assertEquals(c.discordToken, TOKEN);
   assertEquals(c.rest.url, "http://x:1");
+});
+
+Deno.test("loadConfig() keeps EVENT_HANDLER_URL exactly as given, trailing slash included", () => {
+  for (const url of ["http://x:1/events/", "https://bot.example/", "http://x:1/a//?k=v"]) {
+    assertEquals(loadConfig({ ...VALID, EVENT_HANDLER_URL: url }).eventHandler.url, url);
+  }
 });
 
 for (
@@ -73,6 +101,9 @@ const MALFORMED: [string, string, string][] = [
   ["FIRST_SHARD_ID", "-1", "whole number from 0"],
   ["GATEWAY_PORT", "70000", "whole number from 0 to 65535"],
   ["SPAWN_SHARD_DELAY", "5s", "whole number"],
+  ["SPAWN_SHARD_DELAY", "4999", "below 5000, Discord's identify window"],
+  ["SPAWN_SHARD_DELAY", "0", "SPAWN_SHARD_DELAY_UNSAFE=true"],
+  ["SPAWN_SHARD_DELAY_UNSAFE", "sure", "not a boolean"],
   ["EVENT_HANDLER_TIMEOUT_MS", "10", "whole number from 100"],
   ["EVENT_HANDLER_CLIENT", "http2", "not one of http1, fetch"],
   ["EVENT_HANDLER_AUTHORIZATION", "secret\nx-injected: 1", "printable ASCII"],
@@ -80,6 +111,11 @@ const MALFORMED: [string, string, string][] = [
   ["QUEUE_MAX_EVENTS", "lots", "whole number"],
   ["QUEUE_MAX_BYTES", "12 parsecs", "is not a size"],
   ["QUEUE_MAX_DISK_BYTES", "0", "more than 0 bytes"],
+  ["JOURNAL_SYNC", "off", "not one of normal, full"],
+  ["POISON_AFTER_ATTEMPTS", "0", "whole number from 1"],
+  ["POISON_AFTER_ATTEMPTS", "2.5", "whole number"],
+  ["DEAD_LETTERS_MAX_BYTES", "0", "more than 0 bytes"],
+  ["DEAD_LETTERS_MAX_BYTES", "big", "is not a size"],
   ["DEFER_EPHEMERAL", "maybe", "not a boolean"],
   ["LOG_LEVEL", "verbose", "not one of debug, info, warn, error"],
   ["LOG_FORMAT", "xml", "not one of pretty, json"],
@@ -92,6 +128,40 @@ for (const [variable, value, problem] of MALFORMED) {
     assert(e.problems[0].example.startsWith(`${variable}=`));
   });
 }
+
+Deno.test("loadConfig() accepts SPAWN_SHARD_DELAY below 5000 with SPAWN_SHARD_DELAY_UNSAFE=true, with a warning", () => {
+  const c = loadConfig({ ...VALID, SPAWN_SHARD_DELAY: "600", SPAWN_SHARD_DELAY_UNSAFE: "true" });
+  assertEquals(c.spawnShardDelayMs, 600);
+  const warning = c.warnings.find((w) => w.startsWith("SPAWN_SHARD_DELAY=600"));
+  assert(warning, c.warnings.join("\n"));
+  assertStringIncludes(warning, "only for a simulator");
+  const safe = loadConfig({ ...VALID, SPAWN_SHARD_DELAY: "5000" });
+  assertEquals(safe.spawnShardDelayMs, 5000);
+  assert(!safe.warnings.some((w) => w.includes("SPAWN_SHARD_DELAY")));
+});
+
+Deno.test("loadConfig() warns about each secret shorter than 16 characters, naming it", () => {
+  const long = {
+    ...VALID,
+    REST_AUTHORIZATION: "r".repeat(16),
+    EVENT_HANDLER_AUTHORIZATION: "h".repeat(40),
+    GATEWAY_AUTHORIZATION: "g".repeat(16),
+  };
+  assertEquals(loadConfig(long).warnings, []);
+  const warnings = loadConfig({ ...long, GATEWAY_AUTHORIZATION: "abc", REST_AUTHORIZATION: "r" })
+    .warnings;
+  assertEquals(warnings.map((w) => w.split(" ")[0]), [
+    "REST_AUTHORIZATION",
+    "GATEWAY_AUTHORIZATION",
+  ]);
+  assertStringIncludes(warnings[1], "3 characters long; use at least 16");
+  for (const w of warnings) assert(!w.includes("abc"), "a warning never shows the secret");
+});
+
+Deno.test("secretsOf() lists every configured secret, however short", () => {
+  const c = loadConfig({ ...VALID, GATEWAY_AUTHORIZATION: "abc", REST_AUTHORIZATION: "r" });
+  assertEquals(secretsOf(c), [TOKEN, "r", "handler-secret", "abc"]);
+});
 
 Deno.test("loadConfig() lists the valid intent names for an unknown one", () => {
   const e = problemsOf({ ...VALID, GATEWAY_INTENTS: "Guilds,Nope" });

@@ -41,6 +41,7 @@ async function stage(sim: Partial<SimulatorOptions>, env: Record<string, string>
       GATEWAY_AUTHORIZATION: "gw",
       DATA_DIR: dataDir,
       SPAWN_SHARD_DELAY: String((sim.identifyIntervalMs ?? 5000) + 100),
+      SPAWN_SHARD_DELAY_UNSAFE: "true",
       SESSION_SAVE_INTERVAL_MS: "100",
       ...env,
     },

@@ -62,6 +62,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     GATEWAY_AUTHORIZATION: "gateway-secret",
     // Same margin over Discord's window as the production default (5100 for 5000).
     SPAWN_SHARD_DELAY: String((options.sim?.identifyIntervalMs ?? 5000) + 100),
+    // Tests shorten the simulator's identify window below Discord's 5 s.
+    SPAWN_SHARD_DELAY_UNSAFE: "true",
     DATA_DIR: dataDir,
     ...options.env,
   };
