@@ -17,6 +17,7 @@ import {
   Http1Error,
   type OutboundEvent,
 } from "../src/transport/mod.ts";
+import { _internals } from "../src/transport/http1.ts";
 
 const AUTH = "handler-secret";
 const event = (s: number, extra = ""): OutboundEvent => ({
@@ -505,4 +506,76 @@ Deno.test("createHttp1Client() rejects whitespace between a header name and its 
   assertEquals(client.idle, 1);
   client.close();
   await server.close();
+});
+
+/** Writes `text` in pieces of `size` bytes, each its own TCP segment where the stack allows. */
+async function trickle(socket: Deno.TcpConn, text: string, size: number): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let at = 0; at < bytes.length; at += size) {
+    const piece = bytes.subarray(at, at + size);
+    let off = 0;
+    while (off < piece.length) off += await socket.write(piece.subarray(off));
+  }
+}
+
+Deno.test("createHttp1Client() reads long header, chunk-size and trailer lines written a few bytes at a time", async () => {
+  const longValue = "h".repeat(20_000);
+  const extension = "e".repeat(20_000);
+  // A trailer line near the 64 KiB line limit grows the read buffer past what a connection keeps.
+  const trailer = `x-trailer: ${"t".repeat(65_000)}`;
+  const server = rawServer(async (n, socket) => {
+    socket.setNoDelay(true);
+    if (n !== 2) {
+      await write(socket, "HTTP/1.1 204 No Content\r\n\r\n");
+      return "keep";
+    }
+    await trickle(
+      socket,
+      `HTTP/1.1 500 Oops\r\nX-Long: ${longValue}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `5;ext=${extension}\r\nhello\r\n6\r\n world\r\n0\r\n${trailer}\r\n\r\n`,
+      7,
+    );
+    return "keep";
+  });
+  const client = createHttp1Client({ url: server.url });
+  assertEquals((await client.post("{}")).status, 204);
+  const baseline = client.bufferBytes;
+  const response = await client.post("{}");
+  assertEquals(
+    [response.status, response.headers.get("x-long"), response.body],
+    [500, longValue, "hello world"],
+  );
+  assertEquals(client.idle, 1, "the whole answer was read and the connection kept");
+  assertEquals(client.bufferBytes, baseline, "the grown read buffer went back to its default size");
+  assertEquals((await client.post("{}")).status, 204);
+  assertEquals(server.connections, 1);
+  client.close();
+  await server.close();
+});
+
+Deno.test("readLine() looks at each byte of a line that arrives a byte at a time a bounded number of times", async () => {
+  const line = `5;ext=${"e".repeat(4000)}`;
+  const bytes = new TextEncoder().encode(`${line}\r\nnext`);
+  let at = 0;
+  let looks = 0;
+  // Counts the reads of single bytes of the connection's buffer: the parser's work.
+  const buf = new Proxy(new Uint8Array(64 * 1024), {
+    get(target, key) {
+      if (typeof key === "string" && /^\d+$/.test(key)) looks++;
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const socket = {
+    read(p: Uint8Array): Promise<number | null> {
+      if (at === bytes.length) return Promise.resolve(null);
+      p[0] = bytes[at++];
+      return Promise.resolve(1);
+    },
+  };
+  const conn = { socket, buf, start: 0, end: 0, received: 0 };
+  assertEquals(await _internals.readLine(conn as never), line);
+  assertEquals(conn.start, line.length + 2, "the line and its CRLF consumed");
+  // Scanning from the start of the line after each read would look about 8 million times.
+  assert(looks <= 3 * bytes.length, `${looks} looks at ${bytes.length} bytes`);
 });

@@ -60,7 +60,8 @@ export interface Http1Client {
   readonly idle: number;
   /**
    * Bytes of request and read buffers held by open connections (for tests and metrics). Between
-   * requests a connection keeps at most 64 KiB of each, whatever the size of the last request.
+   * requests a connection keeps at most 64 KiB for requests and 16 KiB for answers, whatever
+   * the size of the last request or answer.
    */
   readonly bufferBytes: number;
   /** Closes every connection; requests in flight reject. */
@@ -86,11 +87,11 @@ const CR = 13;
 const LF = 10;
 const MAX_HEAD_BYTES = 64 * 1024;
 /**
- * The most a pooled connection keeps of each buffer between requests. A request bigger than
- * this (a GUILD_CREATE of several MB) gets a buffer of its own, dropped once it is written; a
- * read buffer grown past it for a long head goes back to its default size after the answer.
+ * The most a pooled connection keeps for encoding requests. A request bigger than this (a
+ * GUILD_CREATE of several MB) gets a buffer of its own, dropped once it is written.
  */
 const KEPT_BUFFER_BYTES = 64 * 1024;
+/** A read buffer grown for a long head or line goes back to this size after the answer. */
 const READ_BUFFER_BYTES = 16 * 1024;
 const REQUEST_BUFFER_BYTES = 4096;
 const encoder = new TextEncoder();
@@ -287,7 +288,7 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
           // Bytes past the answer mean the two sides disagree on framing: don't reuse.
           if (keepAlive(response) && conn.start === conn.end && !stopped && !closed) {
             // Nothing is buffered past the answer, so a read buffer a long head grew can go.
-            if (conn.buf.length > KEPT_BUFFER_BYTES) conn.buf = new Uint8Array(READ_BUFFER_BYTES);
+            if (conn.buf.length > READ_BUFFER_BYTES) conn.buf = new Uint8Array(READ_BUFFER_BYTES);
             conn.idleSince = performance.now();
             const limit = keepAliveTimeout(response.headers.get("keep-alive"));
             if (limit !== undefined) conn.idleLimitMs = limit;
@@ -549,16 +550,19 @@ async function readUntilClose(conn: Connection, body: BodyCollector): Promise<vo
 }
 
 async function readLine(conn: Connection): Promise<string> {
+  // Bytes after conn.start already searched (fill may move conn.start): each read searches only
+  // what it added, plus the last byte before it (a CR whose LF had not come), so a line that
+  // arrives a few bytes at a time costs time linear in its length.
+  let scanned = 0;
   for (;;) {
-    const at = lineEnd(conn, conn.start);
+    const at = lineEnd(conn, conn.start + Math.max(0, scanned - 1));
     if (at >= 0) {
       const line = decoder.decode(conn.buf.subarray(conn.start, at));
       conn.start = at + 2;
       return line;
     }
-    if (conn.end - conn.start > MAX_HEAD_BYTES) {
-      throw new Http1Error("chunk line too long", "protocol");
-    }
+    scanned = conn.end - conn.start;
+    if (scanned > MAX_HEAD_BYTES) throw new Http1Error("chunk line too long", "protocol");
     if (!(await fill(conn))) throw new Http1Error("connection closed in a chunked body", "network");
   }
 }
@@ -586,3 +590,6 @@ async function readChunked(conn: Connection, body: BodyCollector): Promise<void>
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** For tests only (the chunked-body line reader); not part of the client's interface. */
+export const _internals = { readLine };
