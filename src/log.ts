@@ -24,7 +24,10 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** @default "pretty" */
   format?: "pretty" | "json";
-  /** Strings that must never appear in output. */
+  /**
+   * Strings that must never appear in output, however short (see {@linkcode createRedactor}:
+   * one shorter than 8 characters is redacted in field values where it stands alone).
+   */
   secrets?: string[];
   /** Where lines go. @default console.error for warn/error, console.log otherwise */
   write?: (level: LogLevel, line: string) => void;
@@ -43,18 +46,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     write = (lvl, line) => (ORDER[lvl] >= ORDER.warn ? console.error(line) : console.log(line)),
     now = Date.now,
   } = options;
-  const redact = (text: string) => {
-    for (const s of secrets) if (s) text = text.replaceAll(s, "[redacted]");
-    return text;
-  };
+  const redactor = createRedactor(secrets);
   const emit = (lvl: LogLevel, base: LogFields, msg: string, fields?: LogFields) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const all = { ...base, ...fields };
     for (const [k, v] of Object.entries(all)) {
       if (v === undefined) delete all[k];
       else if (v instanceof Error) {
-        all[k] = v.message + (v.cause ? ` (cause: ${stringify(v.cause)})` : "");
-      }
+        all[k] = redactor.value(v.message + (v.cause ? ` (cause: ${stringify(v.cause)})` : ""));
+      } else all[k] = redactor.value(v);
     }
     let line: string;
     if (format === "json") {
@@ -65,7 +65,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         extra ? " " + extra : ""
       }`;
     }
-    write(lvl, redact(line));
+    write(lvl, redactor.text(line));
   };
   const make = (base: LogFields): Logger => ({
     debug: (m, f) => emit("debug", base, m, f),
@@ -75,6 +75,63 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     with: (fields) => make({ ...base, ...fields }),
   });
   return make({});
+}
+
+/** Secrets shorter than this are redacted only where they stand alone. */
+const SHORT_SECRET = 8;
+const REDACTED = "[redacted]";
+
+/** What {@linkcode createRedactor} returns. */
+export interface Redactor {
+  /** Any text (a whole log line): every secret of 8 or more characters, wherever it is. */
+  text(text: string): string;
+  /**
+   * A field's value, recursively through arrays and plain objects: long secrets anywhere, and
+   * short ones where no letter or digit touches them (`authorization=abc`, `"abc"`, `?k=abc&`).
+   * A number or boolean that matches becomes the string `"[redacted]"`.
+   */
+  value(value: unknown): unknown;
+}
+
+/**
+ * Redaction of configured secrets. A long secret is removed wherever it appears. A short one
+ * (a weak secret: `loadConfig()` warns about it) would also match inside ordinary words
+ * ("test" in "latest"), so it is removed only where it stands alone, and only in field
+ * values: messages are written by the code, while secrets reach logs through fields.
+ */
+export function createRedactor(secrets: readonly string[]): Redactor {
+  const forms = (list: string[]) =>
+    [...new Set(list.flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))]
+      .sort((a, b) => b.length - a.length);
+  const long = forms(secrets.filter((s) => s.length >= SHORT_SECRET));
+  const all = forms(secrets.filter((s) => s.length > 0));
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const longRe = long.length ? new RegExp(long.map(escape).join("|"), "g") : undefined;
+  const allRe = all.length
+    ? new RegExp(
+      all.map((s) =>
+        s.length >= SHORT_SECRET ? escape(s) : `(?<![A-Za-z0-9])${escape(s)}(?![A-Za-z0-9])`
+      ).join("|"),
+      "g",
+    )
+    : undefined;
+  const text = (t: string) => longRe ? t.replace(longRe, REDACTED) : t;
+  const inString = (t: string) => allRe ? t.replace(allRe, REDACTED) : t;
+  const value = (v: unknown, depth = 0): unknown => {
+    if (!allRe || depth > 8) return v;
+    if (typeof v === "string") return inString(v);
+    if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") {
+      return inString(String(v)) === String(v) ? v : REDACTED;
+    }
+    if (Array.isArray(v)) return v.map((x) => value(x, depth + 1));
+    if (v !== null && typeof v === "object") {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return v; // the line pass still applies
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, value(x, depth + 1)]));
+    }
+    return v;
+  };
+  return { text, value: (v) => value(v) };
 }
 
 function stringify(v: unknown): string {
