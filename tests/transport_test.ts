@@ -579,3 +579,36 @@ Deno.test("readLine() looks at each byte of a line that arrives a byte at a time
   // Scanning from the start of the line after each read would look about 8 million times.
   assert(looks <= 3 * bytes.length, `${looks} looks at ${bytes.length} bytes`);
 });
+
+/** A body of `totalBytes` made on demand (a chunk per read), counting what was read. */
+function pulledBody(prefix: string, totalBytes: number) {
+  const state = { pulled: 0, cancelled: false };
+  const first = new TextEncoder().encode(prefix);
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (state.pulled >= totalBytes) return c.close();
+      const chunk = state.pulled === 0 ? first.slice() : new Uint8Array(1024).fill(0x2e);
+      state.pulled += chunk.length;
+      c.enqueue(chunk);
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, state };
+}
+
+Deno.test("createHttpTransport(fetch) reads at most 64 KiB of a large error answer and keeps its start", async () => {
+  const { stream, state } = pulledBody(`{"message":"${"é".repeat(300)}`, 8 * 1024 * 1024);
+  const transport = createHttpTransport({
+    url: "http://handler.invalid/events",
+    authorization: AUTH,
+    client: "fetch",
+    fetch: () => Promise.resolve(new Response(stream, { status: 500 })),
+  });
+  const result = assertFailed(await transport.send(event(1)));
+  assertEquals([result.verdict, result.status], ["retry", 500]);
+  assertEquals(result.body, `{"message":"${"é".repeat(300)}`.padEnd(500, "."));
+  assert(state.pulled <= 66 * 1024, `read ${state.pulled} bytes of the body`);
+  assert(state.cancelled, "the rest of the body was cancelled");
+});

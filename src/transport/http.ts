@@ -195,11 +195,57 @@ function createFetchTransport(options: HttpTransportOptions, timeoutMs: number):
         done();
         return { ok: true, status: response.status };
       }
-      const body = await response.text().catch(() => "");
+      const body = await readBodyStart(response.body);
       done();
       return toResult(response.status, body, (name) => response.headers.get(name));
     },
   };
+}
+
+/** Options of {@linkcode readBodyStart}. */
+export interface ReadBodyStartOptions {
+  /** Bytes kept from the start of the body. @default 4096 */
+  maxBytes?: number;
+  /**
+   * Bytes read in all, the rest dropped as it comes, before the stream is cancelled: enough
+   * for an ordinary error page to end, so that its kept-alive connection serves the next
+   * request; a longer body closes the connection instead. @default 65536
+   */
+  drainBytes?: number;
+}
+
+/**
+ * The start of a response body as UTF-8 text, for an error message: what an answer's body
+ * holds in memory is `maxBytes`, however long the body (`response.text()` would keep all of
+ * it). Never throws: a body cut midway (the timeout, the caller's abort) gives what came.
+ */
+export async function readBodyStart(
+  body: ReadableStream<Uint8Array> | null,
+  options: ReadBodyStartOptions = {},
+): Promise<string> {
+  const { maxBytes = 4096, drainBytes = 65_536 } = options;
+  if (body === null) return "";
+  const kept = new Uint8Array(maxBytes);
+  let keptBytes = 0;
+  let readBytes = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const part = value.subarray(0, maxBytes - keptBytes);
+      kept.set(part, keptBytes);
+      keptBytes += part.length;
+      readBytes += value.length;
+      if (readBytes > drainBytes) {
+        await reader.cancel().catch(() => {});
+        break;
+      }
+    }
+  } catch {
+    // The stream failed: what came is all there is.
+  }
+  return new TextDecoder().decode(kept.subarray(0, keptBytes));
 }
 
 /** `Retry-After` as seconds (possibly fractional) or an HTTP date, in ms. */
