@@ -1,7 +1,11 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startTestHandler } from "./helpers/handler.ts";
 import { until } from "./helpers/wait.ts";
-import { createFileSessionStore, type SessionRecord } from "../src/gateway/sessions.ts";
+import {
+  createFileSessionStore,
+  type SessionRecord,
+  syncDirectory,
+} from "../src/gateway/sessions.ts";
 import { createDeliveryQueue, createSqliteJournal, type QueuedEvent } from "../src/delivery/mod.ts";
 import { createHttpTransport } from "../src/transport/mod.ts";
 import { createLogger } from "../src/log.ts";
@@ -44,6 +48,45 @@ Deno.test("createFileSessionStore() ignores another token's file and malformed r
   await mine.save([RECORD, { ...RECORD, shardId: -1 } as SessionRecord]);
   assertEquals(await mine.load(), [RECORD]);
   assert(lines.some((l) => l.includes("malformed session record")));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name:
+    "createFileSessionStore() writes the file with mode 0600, over an older 0644 file and a leftover temporary file",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/s.json`;
+    await Deno.writeTextFile(path, "{}", { mode: 0o644 });
+    await Deno.writeTextFile(`${path}.tmp`, "half a file", { mode: 0o644 });
+    await Deno.chmod(path, 0o644);
+    await Deno.chmod(`${path}.tmp`, 0o644);
+    const store = createFileSessionStore({ path, token: "t.o.k", logger: logger().logger });
+    await store.save([RECORD]);
+    assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assertEquals(await store.load(), [RECORD]);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["s.json"]);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("createFileSessionStore() serializes concurrent saves; the last one wins", async () => {
+  const dir = await Deno.makeTempDir();
+  const store = createFileSessionStore({
+    path: `${dir}/s.json`,
+    token: "t.o.k",
+    logger: logger().logger,
+  });
+  await Promise.all([1, 2, 3].map((seq) => store.save([{ ...RECORD, seq }])));
+  assertEquals((await store.load()).map((r) => r.seq), [3]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("syncDirectory() syncs a folder and quietly skips one it cannot open", async () => {
+  const dir = await Deno.makeTempDir();
+  await syncDirectory(dir);
+  await syncDirectory(`${dir}/missing`);
   await Deno.remove(dir, { recursive: true });
 });
 

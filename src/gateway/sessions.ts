@@ -4,6 +4,7 @@
  * twilight's `Session`: a Redis-backed store can replace the file one.
  * @module
  */
+import { dirname } from "node:path";
 import type { Logger } from "../log.ts";
 
 /** What a shard needs to resume after a restart. */
@@ -42,7 +43,11 @@ interface FileShape {
   sessions: SessionRecord[];
 }
 
-/** Sessions in one JSON file, replaced by write-then-rename so a crash never leaves half a file. */
+/**
+ * Sessions in one JSON file (mode 0600: a session id lets anyone with the token's bot resume
+ * it), replaced by write, fsync, rename, fsync of the folder, so neither a crash nor a power
+ * loss leaves half a file or loses the rename.
+ */
 export function createFileSessionStore(options: FileSessionStoreOptions): SessionStore {
   const { path, token, logger } = options;
   const log = logger.with({ component: "sessions" });
@@ -84,13 +89,36 @@ export function createFileSessionStore(options: FileSessionStoreOptions): Sessio
       const write = async () => {
         const body: FileShape = { version: 1, tokenHash: await hash, sessions: records };
         const tmp = `${path}.tmp`;
-        await Deno.writeTextFile(tmp, JSON.stringify(body));
+        // A leftover temporary file would keep its old mode: start afresh.
+        await Deno.remove(tmp).catch(() => {});
+        const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        try {
+          const bytes = new TextEncoder().encode(JSON.stringify(body));
+          for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+          await file.sync();
+        } finally {
+          file.close();
+        }
         await Deno.rename(tmp, path);
+        await syncDirectory(dirname(path));
       };
       tail = tail.then(write, write);
       return tail;
     },
   };
+}
+
+/**
+ * Makes a rename in `dir` durable (fsync of the folder). Where a folder cannot be opened or
+ * synced (Windows, some network file systems), does nothing: the rename still happened.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  let handle: Deno.FsFile | undefined;
+  try {
+    handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  } catch { /* not supported here */ }
+  handle?.close();
 }
 
 function isRecord(r: unknown): r is SessionRecord {
