@@ -4,6 +4,7 @@
  * @module
  */
 import { InteractionResponseTypes, InteractionTypes } from "../../deps.ts";
+import { readBodyStart } from "../transport/http.ts";
 import type { InteractionInfo } from "./types.ts";
 
 /** How a deferral went. */
@@ -86,7 +87,8 @@ export function createRestDeferrer(options: RestDeferrerOptions): InteractionDef
           : String(error);
         return { kind: "failed", reason };
       }
-      const body = await response.text().catch(() => "");
+      // Discord's error answers are short; only the start of a longer body is read and kept.
+      const body = await readBodyStart(response.body);
       if (response.ok) return { kind: "deferred", callbackType: type };
       if (response.status === 400 && /"code"\s*:\s*40060/.test(body)) {
         return { kind: "already-acknowledged" };

@@ -1,0 +1,82 @@
+/**
+ * The REST deferrer on its own, with `fetch` injected: what it sends, and how much of an
+ * answer it reads.
+ */
+import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
+import { createRestDeferrer } from "../src/delivery/deferral.ts";
+import type { InteractionInfo } from "../src/delivery/types.ts";
+
+const command: InteractionInfo = { id: "111", token: "tok/en", type: 2, hasMessage: false };
+
+/** A body of `totalBytes` made on demand (a chunk per read), counting what was read. */
+function pulledBody(prefix: string, totalBytes: number) {
+  const state = { pulled: 0, cancelled: false };
+  const first = new TextEncoder().encode(prefix);
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (state.pulled >= totalBytes) return c.close();
+      const chunk = state.pulled === 0 ? first.slice() : new Uint8Array(1024).fill(0x20);
+      state.pulled += chunk.length;
+      c.enqueue(chunk);
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, state };
+}
+
+/** A deferrer whose REST proxy answers `status` with `body`; records the requests. */
+function deferrerAnswering(status: number, body: ReadableStream<Uint8Array> | string | null) {
+  const requests: { url: string; init: RequestInit }[] = [];
+  const deferrer = createRestDeferrer({
+    url: "http://rest.invalid",
+    authorization: "rest-secret",
+    fetch: (input, init) => {
+      requests.push({ url: String(input), init: init ?? {} });
+      return Promise.resolve(new Response(body, { status }));
+    },
+  });
+  return { deferrer, requests };
+}
+
+const MB = 1024 * 1024;
+
+Deno.test("createRestDeferrer() posts the deferred callback to the REST proxy", async () => {
+  const { deferrer, requests } = deferrerAnswering(204, null);
+  assertEquals(await deferrer.defer(command), { kind: "deferred", callbackType: 5 });
+  assertEquals(requests.length, 1);
+  assertEquals(requests[0].url, "http://rest.invalid/v10/interactions/111/tok%2Fen/callback");
+  assertEquals(requests[0].init.method, "POST");
+  assertEquals(JSON.parse(String(requests[0].init.body)), { type: 5 });
+});
+
+Deno.test("createRestDeferrer() reads only the start of a large error answer", async () => {
+  const { stream, state } = pulledBody('{"message":"500: Internal Server Error"', 16 * MB);
+  const { deferrer } = deferrerAnswering(500, stream);
+  const outcome = await deferrer.defer(command);
+  assert(outcome.kind === "failed", JSON.stringify(outcome));
+  assertEquals(outcome.status, 500);
+  assertStringIncludes(outcome.reason, 'HTTP 500 {"message":"500: Internal Server Error"');
+  assert(outcome.reason.length < 300, `a reason of ${outcome.reason.length} characters`);
+  assert(state.pulled <= 66 * 1024, `read ${state.pulled} bytes of the body`);
+  assert(state.cancelled, "the rest of the body was cancelled");
+});
+
+Deno.test("createRestDeferrer() finds Discord's already-acknowledged code at the start of a large 400 answer", async () => {
+  const { stream, state } = pulledBody(
+    '{"message": "Interaction has already been acknowledged.", "code": 40060',
+    16 * MB,
+  );
+  const { deferrer } = deferrerAnswering(400, stream);
+  assertEquals(await deferrer.defer(command), { kind: "already-acknowledged" });
+  assert(state.pulled <= 66 * 1024, `read ${state.pulled} bytes of the body`);
+  assert(state.cancelled, "the rest of the body was cancelled");
+});
+
+Deno.test("createRestDeferrer() does not read all of a large answer to a deferral that worked", async () => {
+  const { stream, state } = pulledBody('{"interaction":{}', 16 * MB);
+  const { deferrer } = deferrerAnswering(200, stream);
+  assertEquals(await deferrer.defer(command), { kind: "deferred", callbackType: 5 });
+  assert(state.pulled <= 66 * 1024, `read ${state.pulled} bytes of the body`);
+});
