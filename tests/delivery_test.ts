@@ -1,85 +1,23 @@
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { startTestHandler, type TestHandler } from "./helpers/handler.ts";
 import { until } from "./helpers/wait.ts";
+import {
+  AUTH,
+  interaction,
+  makeEvent,
+  range,
+  rig,
+  seqsByShard,
+} from "./helpers/queue_rig.ts";
+import { startTestHandler } from "./helpers/handler.ts";
 import {
   createDeliveryQueue,
   createFileDeadLetters,
   createSqliteJournal,
   type DeferOutcome,
-  type DeliveryQueueOptions,
   type InteractionInfo,
-  type QueuedEvent,
 } from "../src/delivery/mod.ts";
 import { createHttpTransport } from "../src/transport/mod.ts";
 import { createLogger } from "../src/log.ts";
-
-const AUTH = "handler-secret";
-
-function makeEvent(shardId: number, s: number, t = "MESSAGE_CREATE", d: unknown = {}): QueuedEvent {
-  return {
-    shardId,
-    s,
-    t,
-    receivedAt: Date.now(),
-    raw: JSON.stringify({ op: 0, s, t, d: d ?? { n: s } }),
-  };
-}
-
-function interaction(shardId: number, s: number, type: number): QueuedEvent {
-  const info: InteractionInfo = { id: `i${s}`, token: `tok${s}`, type, hasMessage: false };
-  return {
-    ...makeEvent(shardId, s, "INTERACTION_CREATE", { id: info.id, type }),
-    interaction: info,
-  };
-}
-
-interface Rig {
-  handler: TestHandler;
-  logs: string[];
-  dir: string;
-  queue: ReturnType<typeof createDeliveryQueue>;
-  close(): Promise<void>;
-}
-
-async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): Promise<Rig> {
-  const handler = await startTestHandler();
-  const logs: string[] = [];
-  dir ??= await Deno.makeTempDir();
-  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
-  const transport = createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 });
-  const queue = createDeliveryQueue({
-    transport,
-    logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
-    journal,
-    deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
-    retry: { baseMs: 20, maxMs: 100 },
-    ...options,
-  });
-  return {
-    handler,
-    logs,
-    dir,
-    queue,
-    async close() {
-      await queue.close();
-      transport.close?.();
-      journal.close();
-      await handler.close();
-    },
-  };
-}
-
-/** Per shard, the `s` values the handler accepted, in arrival order. */
-function seqsByShard(r: Rig): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const e of r.handler.events) {
-    out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
-  }
-  return out;
-}
-
-const range = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 Deno.test("createDeliveryQueue() delivers every event once, in order per shard, with the secret", async () => {
   const r = await rig();
@@ -173,20 +111,33 @@ Deno.test("createDeliveryQueue() spills past the memory bound to disk and delive
   await r.close();
 });
 
-Deno.test("createDeliveryQueue() drops only past the disk budget, counting and logging each", async () => {
-  const sample = makeEvent(0, 1).raw.length;
-  const r = await rig({ maxEvents: 5, maxDiskBytes: sample * 20 });
+Deno.test("createDeliveryQueue() bounds the journal's real size on disk and drops only past it", async () => {
+  // The bound is on the file (live pages plus write-ahead log), not on payload characters.
+  const maxDiskBytes = 2 * 1024 * 1024;
+  const r = await rig({ maxEvents: 5, maxDiskBytes });
   await r.handler.down();
-  for (let s = 1; s <= 40; s++) r.queue.push(makeEvent(0, s));
-  // 5 in memory + 20 on disk (payload sizes grow with s, so allow a little less).
+  const pad = "x".repeat(1000);
+  const total = 3000;
+  for (let s = 1; s <= total; s++) {
+    r.queue.push(makeEvent(0, s, "MESSAGE_CREATE", { pad }));
+    // Let the batched journal writes happen as they would under a live stream.
+    if (s % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  await until(() => r.queue.counters.spilled + r.queue.counters.dropped === total - 5, "spills");
+  await new Promise((resolve) => setTimeout(resolve, 0));
   const dropped = r.queue.counters.dropped;
-  assert(dropped >= 15 && dropped <= 17, `dropped ${dropped}`);
+  assert(dropped > 0 && dropped < total - 5, `dropped ${dropped}`);
+  let onDisk = 0;
+  for (const suffix of ["", "-wal"]) {
+    onDisk += await Deno.stat(`${r.dir}/journal.sqlite${suffix}`).then((s) => s.size, () => 0);
+  }
+  assert(onDisk <= maxDiskBytes * 1.05, `journal takes ${onDisk} bytes on disk`);
   assertEquals(r.logs.filter((l) => l.includes("event DROPPED")).length, dropped);
   assertStringIncludes(r.logs.find((l) => l.includes("event DROPPED"))!, "shardId=0");
   r.handler.up();
-  await until(() => r.handler.events.length === 40 - dropped, "all kept events");
+  await until(() => r.handler.events.length === total - dropped, "all kept events");
   // The oldest events are kept, the newest beyond the budget dropped.
-  assertEquals(seqsByShard(r).get(0), range(1, 40 - dropped));
+  assertEquals(seqsByShard(r).get(0), range(1, total - dropped));
   await r.close();
 });
 

@@ -25,6 +25,12 @@ export interface DeliveryCounters {
   alreadyAcknowledged: number;
   /** Events Discord replayed on a resume that the journal already held. */
   replayDuplicates: number;
+  /** Events dead-lettered because they kept failing while the handler accepted others. */
+  poisoned: number;
+  /** Failed attempts answered as "handler unavailable" (3xx, 401, 403, 404, 405). */
+  unavailable: number;
+  /** Journal writes that failed (disk full, permissions); their events stayed in memory. */
+  journalWriteFailures: number;
   /** Gauge: events waiting in memory. */
   queuedMemory: number;
   /** Gauge: bytes waiting in memory. */
@@ -93,6 +99,9 @@ export function createCounters(): DeliveryCounters {
     deferFailed: 0,
     alreadyAcknowledged: 0,
     replayDuplicates: 0,
+    poisoned: 0,
+    unavailable: 0,
+    journalWriteFailures: 0,
     queuedMemory: 0,
     queuedMemoryBytes: 0,
     queuedDisk: 0,

@@ -6,7 +6,11 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { QueuedEvent } from "./types.ts";
 
-/** A journaled event; `pos` orders it within its shard (unique per shard). */
+/**
+ * A journaled event; `pos` orders it within its shard (unique per shard). Positions are
+ * numbers, not only integers: a replayed event that fills a gap between journaled ones is
+ * placed at a fraction between its neighbours (see {@linkcode Journal.place}).
+ */
 export interface JournalRecord extends QueuedEvent {
   pos: number;
 }
@@ -23,19 +27,18 @@ export interface Journal {
   update(event: QueuedEvent): void;
   /** Records and payload bytes per shard. */
   stats(): Map<number, { events: number; bytes: number; minPos: number; maxPos: number }>;
-  /** Per shard and session, the range of `s` journaled (a restart dedupes Discord's replay with it). */
-  ranges(): JournalRange[];
+  /** The sessions with journaled events, per shard (a restart holds those lanes for the replay). */
+  sessions(): { shardId: number; session: string }[];
+  /**
+   * Where an event Discord replays on a resume belongs among the shard's journaled events:
+   * `"duplicate"` when that exact `s` of that session is journaled, a position between its
+   * journaled neighbours when it fills a gap (events that were only in memory at a crash),
+   * `undefined` when it comes after everything journaled of that session (append as usual).
+   */
+  place(shardId: number, session: string, s: number): "duplicate" | number | undefined;
+  /** Bytes the journal occupies on disk: its live pages plus its write-ahead log (free pages are reused). */
+  sizeBytes(): number;
   close(): void;
-}
-
-/** The journaled sequence numbers of one shard's session. */
-export interface JournalRange {
-  shardId: number;
-  session: string;
-  minS: number;
-  maxS: number;
-  /** Where the session's first journaled event sits in the shard's order. */
-  minPos: number;
 }
 
 /** Options of {@linkcode createSqliteJournal}. */
@@ -74,7 +77,9 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
       raw TEXT NOT NULL
     );
     CREATE UNIQUE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
+    CREATE INDEX IF NOT EXISTS events_by_session ON events (shard, session, s);
   `);
+  const walPath = options.path === ":memory:" ? undefined : `${options.path}-wal`;
   const insert: StatementSync = db.prepare(
     "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, bytes, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
@@ -84,9 +89,26 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
   const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
   const any = db.prepare("SELECT 1 FROM events LIMIT 1");
   const setMeta = db.prepare("UPDATE events SET meta = ? WHERE shard = ? AND pos = ?");
-  const rangeQuery = db.prepare(
-    "SELECT shard, session, MIN(s) AS minS, MAX(s) AS maxS, MIN(pos) AS minPos FROM events WHERE session IS NOT NULL GROUP BY shard, session",
+  const sessionQuery = db.prepare(
+    "SELECT DISTINCT shard, session FROM events WHERE session IS NOT NULL",
   );
+  const exact = db.prepare(
+    "SELECT 1 FROM events WHERE shard = ? AND session = ? AND s = ? LIMIT 1",
+  );
+  const after = db.prepare(
+    "SELECT pos, s FROM events WHERE shard = ? AND session = ? AND s > ? ORDER BY s LIMIT 1",
+  );
+  const before = db.prepare(
+    "SELECT pos, s FROM events WHERE shard = ? AND session = ? AND s < ? ORDER BY s DESC LIMIT 1",
+  );
+  const below = db.prepare(
+    "SELECT pos FROM events WHERE shard = ? AND pos < ? ORDER BY pos DESC LIMIT 1",
+  );
+  const pageSize = Number(
+    (db.prepare("PRAGMA page_size").get() as Record<string, unknown>).page_size,
+  );
+  const pages = db.prepare("PRAGMA page_count");
+  const freePages = db.prepare("PRAGMA freelist_count");
   const summary = db.prepare(
     "SELECT shard, COUNT(*) AS n, SUM(bytes) AS bytes, MIN(pos) AS minPos, MAX(pos) AS maxPos FROM events GROUP BY shard",
   );
@@ -157,17 +179,40 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     update(event) {
       if (event.pos !== undefined) setMeta.run(metaOf(event), event.shardId, event.pos);
     },
-    ranges() {
-      return rangeQuery.all().map((row) => {
+    sessions() {
+      return sessionQuery.all().map((row) => {
         const r = row as Record<string, unknown>;
-        return {
-          shardId: Number(r.shard),
-          session: String(r.session),
-          minS: Number(r.minS),
-          maxS: Number(r.maxS),
-          minPos: Number(r.minPos),
-        };
+        return { shardId: Number(r.shard), session: String(r.session) };
       });
+    },
+    place(shardId, session, s) {
+      if (exact.get(shardId, session, s) !== undefined) return "duplicate";
+      const next = after.get(shardId, session, s) as { pos: number; s: number } | undefined;
+      if (!next) return undefined;
+      const prev = before.get(shardId, session, s) as { pos: number; s: number } | undefined;
+      let pos: number;
+      if (prev) {
+        // Proportional to `s`, so later fillers of the same gap land after earlier ones.
+        pos = prev.pos + (next.pos - prev.pos) * (s - prev.s) / (next.s - prev.s);
+      } else {
+        // In front of the session's first journaled event, after anything older.
+        const older = below.get(shardId, next.pos) as { pos: number } | undefined;
+        const low = older?.pos ?? next.pos - 1;
+        pos = low + (next.pos - low) * (s / next.s);
+      }
+      // Out of floating-point room between the neighbours: the caller appends instead.
+      return pos > (prev?.pos ?? -Infinity) && pos < next.pos ? pos : undefined;
+    },
+    sizeBytes() {
+      const total = Number((pages.get() as Record<string, unknown>).page_count);
+      const free = Number((freePages.get() as Record<string, unknown>).freelist_count);
+      let wal = 0;
+      if (walPath) {
+        try {
+          wal = Deno.statSync(walPath).size;
+        } catch { /* no WAL yet */ }
+      }
+      return (total - free) * pageSize + wal;
     },
     close() {
       db.close();

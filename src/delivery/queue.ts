@@ -1,6 +1,7 @@
 /**
  * The delivery queue: at-least-once, in order per shard, bounded in memory,
- * spilling to a disk journal, retrying with backoff, deferring interactions.
+ * spilling to a disk journal, retrying with backoff, deferring interactions,
+ * setting aside events the handler always fails on.
  * @module
  */
 import { backoffDelay, delay } from "../backoff.ts";
@@ -9,6 +10,7 @@ import type { DeliveryResult, Transport } from "../transport/http.ts";
 import { bump, createCounters, type DeliveryCounters, observe } from "./counters.ts";
 import type { DeadLetterSink } from "./dead_letters.ts";
 import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
+import { Deque } from "./deque.ts";
 import type { Journal } from "./journal.ts";
 import type { QueuedEvent } from "./types.ts";
 
@@ -18,6 +20,8 @@ const INTERACTION_DEADLINE_MS = 3000;
 const DEADLINE_MARGIN_MS = 150;
 /** How often delivered journal rows are deleted. */
 const PRUNE_INTERVAL_MS = 50;
+/** Disk bytes counted per journaled row besides its payload, until the next measurement. */
+const ROW_OVERHEAD_BYTES = 100;
 
 /** Options of {@linkcode createDeliveryQueue}. */
 export interface DeliveryQueueOptions {
@@ -27,7 +31,7 @@ export interface DeliveryQueueOptions {
   counters?: DeliveryCounters;
   /** Where events go when memory is full; without one they are dropped. */
   journal?: Journal;
-  /** Where rejected events go; without one they are only logged. */
+  /** Where rejected and poisoned events go; without one they are only logged. */
   deadLetters?: DeadLetterSink;
   /** Acknowledges interactions the bot cannot get in time; without one none are deferred. */
   deferrer?: InteractionDeferrer;
@@ -35,10 +39,17 @@ export interface DeliveryQueueOptions {
   maxEvents?: number;
   /** Payload bytes held in memory. @default 256 MiB */
   maxBytes?: number;
-  /** Payload bytes held in the journal. @default 4 GiB */
+  /** Bytes the journal may occupy on disk (live pages plus its write-ahead log). @default 4 GiB */
   maxDiskBytes?: number;
   /** Retry backoff. @default {baseMs: 1000, maxMs: 30000} */
   retry?: { baseMs?: number; maxMs?: number };
+  /**
+   * An event that failed this many attempts while the handler accepted other events is
+   * dead-lettered, so it cannot block its shard. While every delivery fails nothing is. @default 8
+   */
+  poisonAfterAttempts?: number;
+  /** How often a handler that answers "unavailable" (3xx, 401, 403, 404, 405) is logged, ms. @default 60000 */
+  unavailableLogIntervalMs?: number;
   /** An interaction not delivered this long after receipt is deferred. @default 2000 */
   deferAfterMs?: number;
   /** An interaction older than this is delivered with `expired: true`. @default 900000 */
@@ -49,8 +60,8 @@ export interface DeliveryQueueOptions {
   readBatch?: number;
   /**
    * Shards about to resume a stored session (shard id -> session id). Their journaled
-   * events wait until RESUMED, so Discord's replay of older events can go in front of them,
-   * and replayed events already in the journal are skipped.
+   * events wait until READY or RESUMED, so that Discord's replay can take its place among
+   * them: replayed events already journaled are skipped, the others fill the gaps in order.
    */
   resuming?: ReadonlyMap<number, string>;
   /** Longest a resuming shard's journaled events wait for RESUMED, ms. @default 60000 */
@@ -59,18 +70,38 @@ export interface DeliveryQueueOptions {
   now?: () => number;
 }
 
+/** Why the handler is not taking events, when it is not. */
+export interface HandlerProblem {
+  /** `unavailable`: answers that point at a setting (3xx, 401, 403, 404, 405); `failing`: errors, 5xx. */
+  kind: "unavailable" | "failing";
+  status?: number;
+  error: string;
+  /** What to check. */
+  hint: string;
+  /** Epoch ms of the first failure in this stretch. */
+  since: number;
+}
+
+/** What {@linkcode DeliveryQueue.close} could not make durable. */
+export interface CloseReport {
+  /** Undelivered events that are neither delivered nor journaled: lost unless Discord replays them. */
+  unjournaled: number;
+}
+
 /** The delivery stage's interface. */
 export interface DeliveryQueue {
   /** Takes an event; never throws, never blocks. */
   push(event: QueuedEvent): void;
   /** Resolves `true` once nothing waits for delivery, `false` after `timeoutMs`. */
   idle(timeoutMs?: number): Promise<boolean>;
-  /** Stops delivering and writes what is still in memory to the journal. */
-  close(): Promise<void>;
+  /** Stops delivering and writes what is still in memory to the journal; never throws. */
+  close(): Promise<CloseReport>;
   /** Events waiting (memory, disk), for one shard or all. */
   depth(shardId?: number): { memory: number; disk: number };
   /** Age of the oldest waiting event, ms (0 when empty). */
   backlogAgeMs(): number;
+  /** Why deliveries are failing right now; `undefined` while the handler takes events. */
+  handlerProblem(): HandlerProblem | undefined;
   /**
    * The highest `s` of `session` on `shardId` such that every dispatch up to it was
    * delivered or journaled, given the last `s` received: what a resume may safely name.
@@ -81,15 +112,10 @@ export interface DeliveryQueue {
 
 interface Lane {
   id: number;
-  mem: Deque<QueuedEvent>;
-  /** Events of this lane in the journal that are not loaded yet. */
+  mem: Deque<Durable>;
+  /** Events of this lane behind `mem`: journaled and not loaded yet, or waiting to be written. */
   disk: number;
   diskBytes: number;
-  /** Next `pos` for replayed events that must sort before this lane's journaled ones. */
-  fillPos?: number;
-  /** Where the resumed session's journaled events start; its replay waits in `pendingFill` until then. */
-  fillBefore?: number;
-  pendingFill: QueuedEvent[];
   /** Highest journaled `pos` delivered but not yet removed from the journal. */
   deliveredDiskPos?: number;
   /** Highest journaled `pos` loaded into memory (rows stay on disk until delivered). */
@@ -99,7 +125,12 @@ interface Lane {
   held: boolean;
   failing: boolean;
   attempt: number;
-  inFlight: boolean;
+  /** Failed attempts of the event at the head. */
+  headFailures: number;
+  /** Failed attempts of the head while the handler was proven up. */
+  strikes: number;
+  /** Attempts started up to here cannot prove the handler up for the head (see `run`). */
+  evidenceMark: number;
 }
 
 /** A queued event whose copy is in the journal (so a crash cannot lose it). */
@@ -117,6 +148,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     maxBytes = 256 * 1024 ** 2,
     maxDiskBytes = 4 * 1024 ** 3,
     retry = {},
+    poisonAfterAttempts = 8,
+    unavailableLogIntervalMs = 60_000,
     deferAfterMs = 2000,
     interactionTtlMs = 900_000,
     summaryIntervalMs = 60_000,
@@ -127,35 +160,42 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   } = options;
   if (!(maxEvents >= 1)) throw new RangeError(`maxEvents must be >= 1, got ${maxEvents}`);
   if (!(maxBytes >= 1)) throw new RangeError(`maxBytes must be >= 1, got ${maxBytes}`);
+  if (!(poisonAfterAttempts >= 1)) {
+    throw new RangeError(`poisonAfterAttempts must be >= 1, got ${poisonAfterAttempts}`);
+  }
+  const backoff = { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 };
   const counters = options.counters ?? createCounters();
   const log = logger.with({ component: "delivery" });
   const lanes = new Map<number, Lane>();
   const stop = new AbortController();
   const deferrals = new Map<string, Promise<DeferOutcome>>();
+  /**
+   * Deferral outcomes by interaction id. The event object delivered may be a copy read back
+   * from the journal, not the one the deferral started with: it reads its flags from here.
+   */
+  const outcomes = new Map<string, { deferred?: boolean; acknowledged?: boolean }>();
   const watchdogs = new Map<string, ReturnType<typeof setTimeout>>();
+  const inFlightIds = new Set<string>();
   const idleWaiters = new Set<() => void>();
   const runs = new Set<Promise<void>>();
-  let pendingSpill: QueuedEvent[] = [];
+  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Spilled events not written yet (the write is batched, or the disk refused it). */
+  let pendingSpill: Durable[] = [];
+  let pendingSpillBytes = 0;
   let spillTimer: ReturnType<typeof setTimeout> | undefined;
+  let spillFailures = 0;
   let nextPos = 1;
   let diskBytes = 0;
-  const replay = new Map<number, { session: string; minS: number; maxS: number }>();
+  /** The journal's size on disk at the last measurement, plus what was written since. */
+  let diskUse = 0;
+  /** Shard id -> the resumed session whose journaled events wait for its replay. */
+  const replay = new Map<number, string>();
   let holdTimer: ReturnType<typeof setTimeout> | undefined;
   let pruneTimer: ReturnType<typeof setTimeout> | undefined;
-
-  function prune() {
-    clearTimeout(pruneTimer);
-    pruneTimer = undefined;
-    for (const l of lanes.values()) {
-      if (l.deliveredDiskPos === undefined) continue;
-      try {
-        journal?.remove(l.id, l.deliveredDiskPos);
-      } catch (error) {
-        log.warn("could not remove delivered events from the journal", { shardId: l.id, error });
-      }
-      l.deliveredDiskPos = undefined;
-    }
-  }
+  /** Every attempt takes a ticket; a 2xx records its ticket here (proof the handler is up). */
+  let attemptSeq = 0;
+  let lastAcceptedTicket = 0;
+  let problem: (HandlerProblem & { loggedAt: number }) | undefined;
   let closed = false;
   let backlog:
     | {
@@ -172,18 +212,28 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l = {
         id,
         mem: new Deque(),
-        pendingFill: [],
         disk: 0,
         diskBytes: 0,
         running: false,
         held: false,
         failing: false,
         attempt: 0,
-        inFlight: false,
+        headFailures: 0,
+        strikes: 0,
+        evidenceMark: attemptSeq,
       };
       lanes.set(id, l);
     }
     return l;
+  };
+
+  const measureDisk = () => {
+    if (!journal) return;
+    try {
+      diskUse = journal.sizeBytes();
+    } catch (error) {
+      log.warn("could not measure the journal's size", { error });
+    }
   };
 
   // Resume what an earlier run left in the journal.
@@ -193,21 +243,16 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l.disk = s.events;
       l.diskBytes = s.bytes;
       diskBytes += s.bytes;
-      l.fillPos = s.minPos - 1_000_000;
       counters.queuedDisk += s.events;
       counters.queuedDiskBytes += s.bytes;
-      nextPos = Math.max(nextPos, s.maxPos + 1);
+      nextPos = Math.max(nextPos, Math.floor(s.maxPos) + 1);
     }
-    for (const r of journal.ranges()) {
-      if (resuming.get(r.shardId) === r.session) {
-        replay.set(r.shardId, r);
-        const l = lane(r.shardId);
-        l.held = true;
-        // The replay joins where this session's journaled events start: after anything older
-        // (an earlier session's events, when the shard re-identified before the crash).
-        l.fillBefore = r.minPos;
-      }
+    for (const r of journal.sessions()) {
+      if (resuming.get(r.shardId) !== r.session) continue;
+      replay.set(r.shardId, r.session);
+      lane(r.shardId).held = true;
     }
+    measureDisk();
     if (lanes.size > 0) {
       log.info("delivering events journaled by an earlier run", {
         events: counters.queuedDisk,
@@ -237,46 +282,74 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     }
   }
 
-  function flushSpill() {
-    clearTimeout(spillTimer);
-    spillTimer = undefined;
-    if (pendingSpill.length === 0 || !journal) return;
-    const batch = pendingSpill;
-    pendingSpill = [];
-    try {
-      journal.append(batch);
-    } catch (error) {
-      // The journal failed (disk full, permissions): these events are lost; say so loudly.
-      for (const e of batch) {
-        const l = lane(e.shardId);
-        l.disk--;
-        l.diskBytes -= e.raw.length;
-        diskBytes -= e.raw.length;
-        counters.queuedDisk--;
-        counters.queuedDiskBytes -= e.raw.length;
-        counters.dropped++;
+  function prune() {
+    clearTimeout(pruneTimer);
+    pruneTimer = undefined;
+    let removed = false;
+    for (const l of lanes.values()) {
+      if (l.deliveredDiskPos === undefined) continue;
+      try {
+        journal?.remove(l.id, l.deliveredDiskPos);
+        removed = true;
+      } catch (error) {
+        log.warn("could not remove delivered events from the journal", { shardId: l.id, error });
       }
-      log.error("journal write failed; events DROPPED", {
-        error,
-        events: batch.length,
-        first: `${batch[0].shardId}/${batch[0].s}`,
-      });
+      l.deliveredDiskPos = undefined;
     }
+    if (removed) measureDisk();
   }
 
-  function spill(l: Lane, event: QueuedEvent) {
+  /** Writes pending spilled events; on failure they stay in memory and the write is retried. */
+  function flushSpill(): boolean {
+    clearTimeout(spillTimer);
+    spillTimer = undefined;
+    if (pendingSpill.length === 0 || !journal) return true;
+    try {
+      journal.append(pendingSpill);
+    } catch (error) {
+      counters.journalWriteFailures++;
+      if (spillFailures++ === 0 || spillFailures % 100 === 0) {
+        log.error("journal write failed; the events stay in memory and the write is retried", {
+          error,
+          events: pendingSpill.length,
+          failures: spillFailures,
+        });
+      }
+      spillTimer = setTimeout(flushSpill, backoffDelay(Math.min(spillFailures, 10), backoff));
+      return false;
+    }
+    if (spillFailures > 0) log.info("journal writes work again", { failures: spillFailures });
+    spillFailures = 0;
+    for (const e of pendingSpill) e.durable = true;
+    pendingSpill = [];
+    pendingSpillBytes = 0;
+    measureDisk();
+    return true;
+  }
+
+  function drop(event: QueuedEvent, why: string) {
+    counters.dropped++;
+    log.error(`event DROPPED: ${why}`, {
+      shardId: event.shardId,
+      s: event.s,
+      t: event.t,
+      queuedMemory: counters.queuedMemory,
+      journalBytes: diskUse,
+      maxDiskBytes,
+    });
+  }
+
+  function spill(l: Lane, event: Durable) {
     const size = event.raw.length;
-    if (!journal || diskBytes + size > maxDiskBytes) {
-      counters.dropped++;
-      log.error("event DROPPED: memory and disk budgets are exhausted", {
-        shardId: event.shardId,
-        s: event.s,
-        t: event.t,
-        queuedMemory: counters.queuedMemory,
-        queuedDiskBytes: diskBytes,
-        maxDiskBytes,
-      });
-      return;
+    if (!journal) return drop(event, "memory is full and there is no journal");
+    if (diskUse + size + ROW_OVERHEAD_BYTES > maxDiskBytes) {
+      return drop(event, "memory and disk budgets are exhausted");
+    }
+    // While the disk refuses writes, unwritten events may take up to the memory budget again.
+    if (
+      spillFailures > 0 && (pendingSpill.length >= maxEvents || pendingSpillBytes + size > maxBytes)
+    ) {
+      return drop(event, "the journal refuses writes and memory is full");
     }
     if (l.disk === 0 && counters.spilled === 0) {
       log.warn("memory bound reached; events spill to the disk journal", { maxEvents, maxBytes });
@@ -284,11 +357,26 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     l.disk++;
     l.diskBytes += size;
     diskBytes += size;
+    diskUse += size + ROW_OVERHEAD_BYTES;
     counters.spilled++;
     counters.queuedDisk++;
     counters.queuedDiskBytes += size;
     pendingSpill.push(event);
+    pendingSpillBytes += size;
     spillTimer ??= setTimeout(flushSpill, 0);
+  }
+
+  /** Moves an event counted as "behind memory" into the lane's memory. */
+  function load(l: Lane, e: Durable) {
+    const size = e.raw.length;
+    l.mem.push(e);
+    l.disk--;
+    l.diskBytes -= size;
+    diskBytes -= size;
+    counters.queuedDisk--;
+    counters.queuedDiskBytes -= size;
+    counters.queuedMemory++;
+    counters.queuedMemoryBytes += size;
   }
 
   function refill(l: Lane) {
@@ -299,41 +387,62 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     }
     const room = Math.max(1, Math.min(readBatch, maxEvents - counters.queuedMemory));
     const records = journal.read(l.id, room, l.loadedPos);
-    if (records.length === 0) {
+    if (records.length > 0) {
+      l.loadedPos = records[records.length - 1].pos;
+      for (const r of records as Durable[]) {
+        r.durable = true;
+        load(l, r);
+      }
+      return;
+    }
+    // Nothing on disk: what the journal has not taken yet comes next, in order.
+    const mine = pendingSpill.filter((e) => e.shardId === l.id);
+    if (mine.length === 0) {
       log.error("journal lost track of a shard's events", { shardId: l.id, expected: l.disk });
       l.disk = 0;
       return;
     }
-    l.loadedPos = records[records.length - 1].pos;
-    for (const r of records as Durable[]) {
-      if (l.fillBefore !== undefined && r.pos! >= l.fillBefore) flushFill(l);
-      const size = r.raw.length;
-      r.durable = true;
-      l.mem.push(r);
-      l.disk--;
-      l.diskBytes -= size;
-      diskBytes -= size;
-      counters.queuedDisk--;
-      counters.queuedDiskBytes -= size;
-      counters.queuedMemory++;
-      counters.queuedMemoryBytes += size;
+    pendingSpill = pendingSpill.filter((e) => e.shardId !== l.id);
+    for (const e of mine) {
+      pendingSpillBytes -= e.raw.length;
+      load(l, e);
     }
   }
 
-  /** Moves a waiting replay into the lane; true if there was one. */
-  function flushFill(l: Lane): boolean {
-    l.fillBefore = undefined;
-    if (l.pendingFill.length === 0) return false;
-    for (const e of l.pendingFill) l.mem.push(e);
-    l.pendingFill = [];
-    return true;
+  /** A replayed event of a resumed session goes to its place among the journaled ones. */
+  function placeReplayed(l: Lane, event: Durable): "placed" | "duplicate" | "append" {
+    if (!journal || event.session === undefined) return "append";
+    try {
+      const pos = journal.place(event.shardId, event.session, event.s);
+      if (pos === "duplicate") return "duplicate";
+      if (pos === undefined) return "append";
+      if (l.loadedPos !== undefined && pos <= l.loadedPos) {
+        log.warn("a replayed event arrived after its place was delivered; appending it", {
+          shardId: l.id,
+          s: event.s,
+        });
+        return "append";
+      }
+      event.pos = pos;
+      journal.append([event]);
+    } catch (error) {
+      log.warn("could not place a replayed event in the journal; appending it", { error });
+      return "append";
+    }
+    const size = event.raw.length;
+    l.disk++;
+    l.diskBytes += size;
+    diskBytes += size;
+    diskUse += size + ROW_OVERHEAD_BYTES;
+    counters.queuedDisk++;
+    counters.queuedDiskBytes += size;
+    return "placed";
   }
 
   function startDeferral(event: QueuedEvent) {
     const info = event.interaction;
-    if (!info || !deferrer || deferrals.has(info.id) || event.deferred || event.acknowledged) {
-      return;
-    }
+    if (!info || !deferrer || deferrals.has(info.id) || outcomes.has(info.id)) return;
+    if (event.deferred || event.acknowledged) return;
     clearTimeout(watchdogs.get(info.id));
     watchdogs.delete(info.id);
     const fields = { shardId: event.shardId, s: event.s, interaction: info.id, type: info.type };
@@ -346,6 +455,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     const promise = deferrer.defer(info, AbortSignal.timeout(left)).then((outcome) => {
       if (outcome.kind === "deferred") {
         counters.deferred++;
+        outcomes.set(info.id, { deferred: true });
         event.deferred = true;
         log.info("interaction deferred on the bot's behalf", {
           ...fields,
@@ -353,6 +463,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         });
       } else if (outcome.kind === "already-acknowledged") {
         counters.alreadyAcknowledged++;
+        outcomes.set(info.id, { acknowledged: true });
         event.acknowledged = true;
         log.info("interaction was already answered by the bot", fields);
       } else {
@@ -362,7 +473,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           reason: outcome.reason,
         });
       }
-      // If the event already went to disk, its flags must follow it there.
+      // If the event is in the journal, its flags must be there too, for the next run.
       if (outcome.kind !== "failed") {
         try {
           journal?.update(event);
@@ -379,7 +490,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     const info = event.interaction;
     if (!info || !deferrer) return;
     // Only this shard's state matters: a backlog elsewhere does not delay this event.
-    if (l.failing || l.disk > 0) {
+    if (l.failing || l.disk > 0 || l.held) {
       startDeferral(event);
       return;
     }
@@ -391,7 +502,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     }, wait);
     watchdogs.set(info.id, timer);
   }
-  const inFlightIds = new Set<string>();
 
   function enterBacklog(reason: DeliveryResult) {
     if (backlog) return;
@@ -419,6 +529,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       retried: counters.retried,
       deferred: counters.deferred,
       deadLettered: counters.deadLettered,
+      poisoned: counters.poisoned,
       dropped: counters.dropped,
     });
   }
@@ -443,17 +554,23 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     idleWaiters.clear();
   }
 
-  function finish(l: Lane, event: QueuedEvent) {
+  /** Removes the head of the lane (delivered, dead-lettered or already answered). */
+  function finish(l: Lane, event: Durable) {
     l.mem.shift();
+    l.headFailures = 0;
+    l.strikes = 0;
+    l.evidenceMark = attemptSeq;
     const size = event.raw.length;
     counters.queuedMemory--;
     counters.queuedMemoryBytes -= size;
     if (event.interaction) {
-      deferrals.delete(event.interaction.id);
-      clearTimeout(watchdogs.get(event.interaction.id));
-      watchdogs.delete(event.interaction.id);
+      const id = event.interaction.id;
+      deferrals.delete(id);
+      outcomes.delete(id);
+      clearTimeout(watchdogs.get(id));
+      watchdogs.delete(id);
     }
-    if ((event as Durable).durable && event.pos !== undefined) {
+    if (event.durable && event.pos !== undefined) {
       // Removed from the journal in small batches (see `prune`), not one write per event.
       l.deliveredDiskPos = event.pos;
       pruneTimer ??= setTimeout(prune, PRUNE_INTERVAL_MS);
@@ -462,13 +579,110 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     checkIdle();
   }
 
-  /** Applies a finished deferral to the event; `false` = the bot already has it. */
+  function delivered(l: Lane, event: Durable) {
+    counters.delivered++;
+    observe(counters.latency, now() - event.receivedAt);
+    bump(counters.deliveredByShard, l.id);
+    l.failing = false;
+    l.attempt = 0;
+    if (problem) {
+      log.info("the event handler accepts events again", {
+        afterMs: now() - problem.since,
+        status: problem.status,
+      });
+      problem = undefined;
+    }
+    finish(l, event);
+  }
+
+  /** Applies the interaction's deferral outcome to this copy; `false` = the bot already has it. */
   async function prepareInteraction(event: QueuedEvent): Promise<boolean> {
-    const pending = deferrals.get(event.interaction!.id);
+    const id = event.interaction!.id;
+    const pending = deferrals.get(id);
     if (pending) await pending;
+    const outcome = outcomes.get(id);
+    if (outcome?.deferred) event.deferred = true;
+    if (outcome?.acknowledged) event.acknowledged = true;
     if (event.acknowledged) return false;
     if (now() - event.receivedAt > interactionTtlMs) event.expired = true;
     return true;
+  }
+
+  /** One delivery attempt; a 2xx records that the handler was up when it started. */
+  async function attempt(l: Lane, event: QueuedEvent): Promise<DeliveryResult> {
+    const info = event.interaction;
+    let signal = stop.signal;
+    const left = event.receivedAt + deferAfterMs - now();
+    if (info && !event.deferred && deferrer && !deferrals.has(info.id) && left > 0) {
+      // Cut the attempt in time to defer if the bot does not answer.
+      signal = AbortSignal.any([stop.signal, AbortSignal.timeout(left)]);
+      inFlightIds.add(info.id);
+    }
+    const ticket = ++attemptSeq;
+    const result = await transport.send(event, signal);
+    if (info) inFlightIds.delete(info.id);
+    if (result.ok) lastAcceptedTicket = Math.max(lastAcceptedTicket, ticket);
+    return result;
+  }
+
+  async function deadLetter(l: Lane, event: Durable, reason: DeliveryResult, why: string) {
+    if (reason.ok) return;
+    log.error(`${why}; dead-lettered`, {
+      shardId: event.shardId,
+      s: event.s,
+      t: event.t,
+      status: reason.status,
+      error: reason.error,
+      body: reason.body?.slice(0, 200),
+    });
+    counters.deadLettered++;
+    await deadLetters?.write(event, { ...reason, error: `${why}: ${reason.error}` }).catch((
+      error,
+    ) => log.error("dead-letter write failed", { error, shardId: event.shardId, s: event.s }));
+    finish(l, event);
+  }
+
+  /**
+   * Tells a poisoned head from a handler that is down by sending the next event: if the
+   * handler takes it, the head goes to the dead letters and order among delivered events holds.
+   */
+  async function probe(l: Lane): Promise<Durable | undefined> {
+    if (l.mem.length < 2 && l.disk > 0) refill(l);
+    const next = l.mem.at(1);
+    if (!next) return undefined;
+    if (next.interaction && !(await prepareInteraction(next))) return undefined;
+    const result = await attempt(l, next);
+    return result.ok ? next : undefined;
+  }
+
+  function noteFailure(result: DeliveryResult & { ok: false }) {
+    const kind = result.verdict === "unavailable" ? "unavailable" : "failing";
+    if (kind === "unavailable") counters.unavailable++;
+    if (problem?.kind === kind && problem.status === result.status) {
+      if (kind === "unavailable" && now() - problem.loggedAt >= unavailableLogIntervalMs) {
+        problem.loggedAt = now();
+        log.error(`the event handler is unavailable: ${problem.hint}`, {
+          status: result.status,
+          error: result.error,
+          forMs: now() - problem.since,
+        });
+      }
+      return;
+    }
+    problem = {
+      kind,
+      status: result.status,
+      error: result.error,
+      hint: hintFor(result),
+      since: problem?.since ?? now(),
+      loggedAt: now(),
+    };
+    if (kind === "unavailable") {
+      log.error(`the event handler is unavailable: ${problem.hint}`, {
+        status: result.status,
+        error: result.error,
+      });
+    }
   }
 
   async function run(l: Lane) {
@@ -479,7 +693,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           refill(l);
           continue;
         }
-        if (flushFill(l)) continue;
         break;
       }
       if (event.interaction && !(await prepareInteraction(event))) {
@@ -487,53 +700,46 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         continue;
       }
       if (closed) break;
-      const info = event.interaction;
-      let signal = stop.signal;
-      const left = event.receivedAt + deferAfterMs - now();
-      if (info && !event.deferred && deferrer && !deferrals.has(info.id) && left > 0) {
-        // Cut the attempt in time to defer if the bot does not answer.
-        signal = AbortSignal.any([stop.signal, AbortSignal.timeout(left)]);
-        inFlightIds.add(info.id);
-      }
-      l.inFlight = true;
-      const result = await transport.send(event, signal);
-      l.inFlight = false;
-      if (info) inFlightIds.delete(info.id);
+      const result = await attempt(l, event);
       if (result.ok) {
-        counters.delivered++;
-        observe(counters.latency, now() - event.receivedAt);
-        bump(counters.deliveredByShard, l.id);
-        l.failing = false;
-        l.attempt = 0;
-        finish(l, event);
+        delivered(l, event);
         continue;
       }
       if (closed) break;
       if (result.verdict === "reject") {
-        counters.deadLettered++;
-        log.error("the event handler rejected an event; dead-lettered", {
-          shardId: event.shardId,
-          s: event.s,
-          t: event.t,
-          status: result.status,
-          body: result.body?.slice(0, 200),
-        });
-        await deadLetters?.write(event, result).catch((error) =>
-          log.error("dead-letter write failed", { error, shardId: event.shardId, s: event.s })
-        );
-        finish(l, event);
+        await deadLetter(l, event, result, "the event handler rejected an event");
         continue;
       }
       counters.retried++;
-      l.failing = true;
+      noteFailure(result);
       enterBacklog(result);
-      if (info) startDeferral(event);
+      l.failing = true;
+      l.headFailures++;
+      // The handler is proven up when an attempt that started after this event's previous
+      // failure was accepted (another shard's); only such failures count against the event.
+      // Without that proof (one shard, or the others idle) the next event is tried instead.
+      const proven = lastAcceptedTicket > l.evidenceMark;
+      l.evidenceMark = attemptSeq;
+      if (proven) l.strikes++;
+      const probed = !proven && l.headFailures >= poisonAfterAttempts ? await probe(l) : undefined;
+      if (closed) break;
+      if (l.strikes >= poisonAfterAttempts || probed) {
+        counters.poisoned++;
+        await deadLetter(
+          l,
+          event,
+          result,
+          probed
+            ? `an event failed ${l.headFailures} times and the next one was accepted`
+            : `an event failed ${l.headFailures} times, ${l.strikes} of them while the handler accepted others`,
+        );
+        if (probed) delivered(l, probed);
+        continue;
+      }
+      if (event.interaction) startDeferral(event);
       // Everything queued behind a failing head is stuck: defer its interactions now.
       for (const queued of l.mem) if (queued.interaction) startDeferral(queued);
-      const wait = Math.max(
-        backoffDelay(l.attempt++, { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 }),
-        result.retryAfterMs ?? 0,
-      );
+      const wait = Math.max(backoffDelay(l.attempt++, backoff), result.retryAfterMs ?? 0);
       log.debug("delivery failed; retrying", {
         shardId: l.id,
         s: event.s,
@@ -559,13 +765,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       // A journal error must not spin: come back after a backoff.
       if (crashed) {
         l.failing = true;
-        const timer = setTimeout(
-          () => {
-            retryTimers.delete(timer);
-            start(l);
-          },
-          backoffDelay(l.attempt++, { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 }),
-        );
+        const timer = setTimeout(() => {
+          retryTimers.delete(timer);
+          start(l);
+        }, backoffDelay(l.attempt++, backoff));
         retryTimers.add(timer);
       } else {
         // Work may have arrived between the loop's last look and now.
@@ -574,7 +777,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     });
     runs.add(p);
   }
-  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   function backlogAgeMs(): number {
     let oldest = Infinity;
@@ -587,37 +789,37 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
 
   return {
     counters,
-    push(event) {
-      let fill = false;
-      const r = replay.get(event.shardId);
-      if (r) {
+    push(event: Durable) {
+      const l = lane(event.shardId);
+      const held = replay.get(event.shardId);
+      let placed = false;
+      if (held !== undefined) {
         if (event.t === "READY" || event.t === "RESUMED") {
           release(event.shardId);
-        } else if (event.session === r.session) {
-          if (event.s >= r.minS && event.s <= r.maxS) {
+        } else if (event.session === held) {
+          const where = placeReplayed(l, event);
+          if (where === "duplicate") {
             counters.replayDuplicates++;
             return;
           }
-          // Older than the journal: goes in front of it.
-          fill = event.s < r.minS;
+          placed = where === "placed";
         }
       }
       counters.received++;
       bump(counters.receivedByType, event.t);
       bump(counters.receivedByShard, event.shardId);
-      const l = lane(event.shardId);
-      event.pos = fill && l.fillPos !== undefined ? l.fillPos++ : nextPos++;
+      if (!placed) event.pos = nextPos++;
       if (event.interaction) watchInteraction(event, l);
+      if (placed) return start(l);
       const size = event.raw.length;
       if (
-        !fill && (closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
-          counters.queuedMemoryBytes + size > maxBytes)
+        closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
+        counters.queuedMemoryBytes + size > maxBytes
       ) {
         spill(l, event);
         if (closed) flushSpill();
       } else {
-        if (fill && l.fillBefore !== undefined) l.pendingFill.push(event);
-        else l.mem.push(event);
+        l.mem.push(event);
         counters.queuedMemory++;
         counters.queuedMemoryBytes += size;
       }
@@ -640,7 +842,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       });
     },
     async close() {
-      if (closed) return;
+      if (closed) return { unjournaled: 0 };
       closed = true;
       clearTimeout(holdTimer);
       for (const t of retryTimers) clearTimeout(t);
@@ -650,48 +852,68 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       watchdogs.clear();
       if (backlog) clearInterval(backlog.timer);
       backlog = undefined;
-      // Deferral outcomes land on the events themselves (and in the journal).
+      // Deferral outcomes land in `outcomes` and in the journal.
       await Promise.allSettled([...deferrals.values()]);
-      flushSpill();
       prune();
-      if (journal) {
-        const rest: QueuedEvent[] = [];
-        for (const l of lanes.values()) {
-          // A replay still waiting for its place is journaled at its fill positions, in front of
-          // the lane's journaled events: right, unless an older session's events are still
-          // among them (positions leave no room between).
-          for (const e of [...l.mem, ...l.pendingFill]) if (!e.acknowledged) rest.push(e);
+      let unjournaled = 0;
+      const rest: Durable[] = [];
+      for (const l of lanes.values()) {
+        for (const e of l.mem) {
+          const outcome = e.interaction && outcomes.get(e.interaction.id);
+          if (outcome) Object.assign(e, outcome);
+          if (!e.durable && !e.acknowledged) rest.push(e);
         }
-        if (rest.length > 0) {
-          journal.append(rest);
-          for (const e of rest as Durable[]) e.durable = true;
-          log.info("undelivered events written to the journal for the next start", {
-            events: rest.length,
+      }
+      if (journal) {
+        // Unwritten spills and memory go in one transaction; positions keep their order.
+        const all = [...pendingSpill, ...rest];
+        if (all.length > 0) {
+          try {
+            journal.append(all);
+            for (const e of all) e.durable = true;
+            pendingSpill = [];
+            pendingSpillBytes = 0;
+            log.info("undelivered events written to the journal for the next start", {
+              events: all.length,
+            });
+          } catch (error) {
+            unjournaled = all.length;
+            log.error("could not journal the undelivered events; they are at risk", {
+              error,
+              events: all.length,
+            });
+          }
+        }
+      } else {
+        unjournaled = rest.length;
+        if (unjournaled > 0) {
+          log.error("closing with undelivered events and no journal: they are lost", {
+            events: unjournaled,
           });
         }
-      } else if (counters.queuedMemory > 0) {
-        log.error("closing with undelivered events and no journal: they are lost", {
-          events: counters.queuedMemory,
-        });
       }
+      clearTimeout(spillTimer);
       for (const resolve of idleWaiters) resolve();
       idleWaiters.clear();
+      return { unjournaled };
     },
     depth(shardId) {
       if (shardId !== undefined) {
         const l = lanes.get(shardId);
-        return { memory: (l?.mem.length ?? 0) + (l?.pendingFill.length ?? 0), disk: l?.disk ?? 0 };
+        return { memory: l?.mem.length ?? 0, disk: l?.disk ?? 0 };
       }
       return { memory: counters.queuedMemory, disk: counters.queuedDisk };
     },
     backlogAgeMs,
+    handlerProblem() {
+      if (!problem) return undefined;
+      const { loggedAt: _, ...rest } = problem;
+      return rest;
+    },
     resumeSeq(shardId, session, lastReceived) {
       const l = lanes.get(shardId);
       if (l) {
-        for (const e of l.pendingFill) {
-          if (e.session === session) return Math.min(lastReceived, e.s - 1);
-        }
-        for (const e of l.mem as Iterable<Durable>) {
+        for (const e of l.mem) {
           if (e.session === session && !e.durable) return Math.min(lastReceived, e.s - 1);
         }
       }
@@ -703,30 +925,18 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   };
 }
 
-/** FIFO with O(1) push and shift (Array#shift is O(n) on large queues). */
-class Deque<T> implements Iterable<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-  get length(): number {
-    return this.#items.length - this.#head;
+/** What to check, for a failed attempt's log line and `/readyz`. */
+function hintFor(result: DeliveryResult & { ok: false }): string {
+  const status = result.status;
+  if (status === undefined) return `the handler cannot be reached (${result.error})`;
+  if (status >= 300 && status < 400) {
+    return "EVENT_HANDLER_URL answers with a redirect; set it to the URL the handler serves";
   }
-  push(item: T): void {
-    this.#items.push(item);
+  if (status === 401 || status === 403) {
+    return `the handler refuses EVENT_HANDLER_AUTHORIZATION (HTTP ${status}); check both sides use the same secret`;
   }
-  peek(): T | undefined {
-    return this.#items[this.#head];
+  if (status === 404 || status === 405) {
+    return `nothing takes POST at EVENT_HANDLER_URL (HTTP ${status}); check the path, or the ingress during a deploy`;
   }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
-  }
+  return `the handler answers HTTP ${status}`;
 }

@@ -1,0 +1,85 @@
+/**
+ * A delivery queue wired to a real test handler, HTTP transport and SQLite journal
+ * in a temp dir, for the delivery tests.
+ * @module
+ */
+import { startTestHandler, type TestHandler } from "./handler.ts";
+import {
+  createDeliveryQueue,
+  createFileDeadLetters,
+  createSqliteJournal,
+  type DeliveryQueueOptions,
+  type InteractionInfo,
+  type QueuedEvent,
+} from "../../src/delivery/mod.ts";
+import { createHttpTransport } from "../../src/transport/mod.ts";
+import { createLogger } from "../../src/log.ts";
+
+export const AUTH = "handler-secret";
+
+export function makeEvent(shardId: number, s: number, t = "MESSAGE_CREATE", d: unknown = {}): QueuedEvent {
+  return {
+    shardId,
+    s,
+    t,
+    receivedAt: Date.now(),
+    raw: JSON.stringify({ op: 0, s, t, d: d ?? { n: s } }),
+  };
+}
+
+export function interaction(shardId: number, s: number, type: number): QueuedEvent {
+  const info: InteractionInfo = { id: `i${s}`, token: `tok${s}`, type, hasMessage: false };
+  return {
+    ...makeEvent(shardId, s, "INTERACTION_CREATE", { id: info.id, type }),
+    interaction: info,
+  };
+}
+
+export interface Rig {
+  handler: TestHandler;
+  logs: string[];
+  dir: string;
+  queue: ReturnType<typeof createDeliveryQueue>;
+  close(): Promise<void>;
+}
+
+export async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): Promise<Rig> {
+  const handler = await startTestHandler();
+  const logs: string[] = [];
+  dir ??= await Deno.makeTempDir();
+  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
+  const transport = createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 });
+  const queue = createDeliveryQueue({
+    transport,
+    logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
+    journal,
+    deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
+    retry: { baseMs: 20, maxMs: 100 },
+    ...options,
+  });
+  return {
+    handler,
+    logs,
+    dir,
+    queue,
+    async close() {
+      await queue.close();
+      transport.close?.();
+      journal.close();
+      await handler.close();
+    },
+  };
+}
+
+/** Per shard, the `s` values the handler accepted, in arrival order. */
+export function seqsByShard(r: Rig): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const e of r.handler.events) {
+    out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
+  }
+  return out;
+}
+
+export const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
