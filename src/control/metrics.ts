@@ -64,6 +64,12 @@ export function renderMetrics(source: ControlSource): string {
     c.spilled,
   ]]);
   metric(
+    "gateway_dead_letter_rotations_total",
+    "counter",
+    "Dead-letter file rotations (DEAD_LETTERS_MAX_BYTES).",
+    [[{}, c.deadLetterRotations]],
+  );
+  metric(
     "gateway_interaction_deferrals_total",
     "counter",
     "Interactions acknowledged by the proxy, by outcome.",

@@ -31,6 +31,8 @@ export interface DeliveryCounters {
   unavailable: number;
   /** Journal writes that failed (disk full, permissions); their events stayed in memory. */
   journalWriteFailures: number;
+  /** Times the dead-letter file passed `DEAD_LETTERS_MAX_BYTES` and was rotated to `.1` (the older `.1` deleted). */
+  deadLetterRotations: number;
   /** Gauge: events waiting in memory. */
   queuedMemory: number;
   /** Gauge: bytes waiting in memory. */
@@ -102,6 +104,7 @@ export function createCounters(): DeliveryCounters {
     poisoned: 0,
     unavailable: 0,
     journalWriteFailures: 0,
+    deadLetterRotations: 0,
     queuedMemory: 0,
     queuedMemoryBytes: 0,
     queuedDisk: 0,
