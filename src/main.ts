@@ -10,9 +10,18 @@ import { type Controller, loadController } from "./controller.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { RestAuthError } from "./rest/mod.ts";
 import { createService, type Service } from "./service.ts";
+import { DataDirLockedError } from "./data_dir.ts";
 
 /** Exit codes, documented in the README. */
-export const EXIT = { ok: 0, fatalGateway: 1, config: 2, restAuth: 3, startup: 4 } as const;
+export const EXIT = {
+  ok: 0,
+  fatalGateway: 1,
+  config: 2,
+  restAuth: 3,
+  startup: 4,
+  /** Stopped, but undelivered events could not be journaled: only Discord's replay has them. */
+  dataAtRisk: 5,
+} as const;
 
 async function main(): Promise<number> {
   let config: Config;
@@ -30,6 +39,7 @@ async function main(): Promise<number> {
     format: config.log.format,
     secrets: secretsOf(config),
   });
+  for (const warning of config.warnings) logger.warn(warning);
   // A crash-prone upstream must never take the process down: log, keep running.
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
@@ -58,6 +68,10 @@ async function main(): Promise<number> {
   try {
     service = await createService({ config, logger, controller });
   } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      logger.error(error.message);
+      return EXIT.config;
+    }
     return startupFailure(logger, `cannot use DATA_DIR=${config.dataDir}`, error);
   }
   try {
@@ -117,7 +131,13 @@ async function main(): Promise<number> {
 
   await done.promise;
   alive = false;
-  await service.stop();
+  const report = await service.stop();
+  if (report.unjournaled > 0) {
+    logger.error(
+      `${report.unjournaled} undelivered events could not be written to the journal in DATA_DIR=${config.dataDir}; sessions were saved so that Discord replays what it still holds on the next start, anything it no longer holds is lost`,
+    );
+    if (exitCode === EXIT.ok) exitCode = EXIT.dataAtRisk;
+  }
   await server.shutdown();
   logger.info("stopped", { exitCode });
   return exitCode;
@@ -132,7 +152,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main());
   } catch (error) {
-    console.error("gateway proxy crashed during start-up:", error);
+    console.error("gateway proxy crashed:", error);
     Deno.exit(EXIT.startup);
   }
 }

@@ -7,6 +7,8 @@
 import type { Config } from "../configs.ts";
 import { type GatewayManager, ShardState } from "../deps.ts";
 import {
+  adoptJournal,
+  type CloseReport,
   createCounters,
   createDeliveryQueue,
   createFileDeadLetters,
@@ -27,6 +29,8 @@ import {
   type SessionStore,
 } from "./gateway/mod.ts";
 import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
+import { checkResumeGatewayUrl } from "./gateway/resume_url.ts";
+import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import type { Controller } from "./controller.ts";
 import type { Logger } from "./log.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
@@ -97,9 +101,10 @@ export interface Service {
   saveSessions(): Promise<void>;
   /**
    * Closes shards with a resumable code, delivers for up to `drainMs`, journals the
-   * rest, persists sessions. @default drainMs config.shutdownDrainMs
+   * rest, persists sessions, releases `DATA_DIR`. Never throws; the report says whether
+   * undelivered events could not be journaled. @default drainMs config.shutdownDrainMs
    */
-  stop(drainMs?: number): Promise<void>;
+  stop(drainMs?: number): Promise<CloseReport>;
 }
 
 /** How often start-up progress is logged while shards come up. */
@@ -110,20 +115,24 @@ function formatDuration(ms: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
 }
 
-/** Creates the service; nothing connects until `start()`. */
+/**
+ * Creates the service and takes `DATA_DIR` for this process; nothing connects until `start()`.
+ * @throws {DataDirLockedError} when another process uses `DATA_DIR`.
+ */
 export async function createService(options: ServiceOptions): Promise<Service> {
   const { config, logger, overrides = {}, controller = {} } = options;
   const ctx = { config, logger };
   const abort = new AbortController();
   const range = `${config.firstShardId}-${config.lastShardId ?? "last"}`;
-  await Deno.mkdir(config.dataDir, { recursive: true });
+  const dataDir: DataDir = await openDataDir(config.dataDir);
   const rest = createRestClient({
     token: config.discordToken,
     url: config.rest.url,
     authorization: config.rest.authorization,
   });
+  const sessionsFile = `sessions-${range}.json`;
   const sessionStore = overrides.sessionStore ?? createFileSessionStore({
-    path: `${config.dataDir}/sessions-${range}.json`,
+    path: `${config.dataDir}/${sessionsFile}`,
     token: config.discordToken,
     logger,
   });
@@ -163,10 +172,19 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   };
 
   /** Stored sessions this process can resume; the rest are reported and dropped. */
-  const usableSessions = async (first: number, last: number) => {
+  const usableSessions = async (first: number, last: number, gatewayUrl: string) => {
     const usable = new Map<number, SessionRecord>();
     for (const r of await sessionStore.load()) {
       if (r.shardId < first || r.shardId > last) continue;
+      // Anyone who can write the file could otherwise collect the token from the resume.
+      const url = checkResumeGatewayUrl(r.resumeGatewayUrl, { gatewayUrl });
+      if (!url.ok) {
+        logger.warn("stored session has an untrusted resume URL; identifying instead", {
+          shard: r.shardId,
+          reason: url.reason,
+        });
+        continue;
+      }
       if (r.totalShards !== totalShards) {
         logger.warn("stored session was made for another shard count; identifying instead", {
           shard: r.shardId,
@@ -178,6 +196,51 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       usable.set(r.shardId, r);
     }
     return usable;
+  };
+
+  /**
+   * Journals and session files left in `DATA_DIR` by another shard range (the range was
+   * changed) are taken over, not abandoned: their events are delivered from this journal,
+   * their sessions for shards of this range are resumed.
+   */
+  const adoptOtherRanges = async (into: Journal, ownJournal: string, last: number) => {
+    for (const name of await dataDir.list("journal-")) {
+      if (name === ownJournal || !name.endsWith(".sqlite")) continue;
+      const path = `${config.dataDir}/${name}`;
+      const other = createSqliteJournal({ path });
+      const moved = adoptJournal(other, into);
+      other.close();
+      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+      logger.warn("took over the journal of another shard range; its events are delivered", {
+        file: name,
+        events: moved,
+      });
+    }
+    if (overrides.sessionStore) return;
+    const own = await sessionStore.load();
+    const have = new Set(own.map((r) => r.shardId));
+    const adopted: SessionRecord[] = [];
+    const others = (await dataDir.list("sessions-")).filter((n) =>
+      n !== sessionsFile && n.endsWith(".json")
+    );
+    for (const name of others) {
+      const path = `${config.dataDir}/${name}`;
+      const records = await createFileSessionStore({ path, token: config.discordToken, logger })
+        .load();
+      for (const r of records) {
+        if (r.shardId < config.firstShardId || r.shardId > last || have.has(r.shardId)) continue;
+        have.add(r.shardId);
+        adopted.push(r);
+      }
+    }
+    if (adopted.length > 0) await sessionStore.save([...own, ...adopted]);
+    for (const name of others) {
+      await Deno.remove(`${config.dataDir}/${name}`).catch(() => {});
+      logger.warn("took over the sessions file of another shard range", {
+        file: name,
+        adopted: adopted.length,
+      });
+    }
   };
 
   const service: Service = {
@@ -221,7 +284,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         sessionStartsRemaining: info.sessionStartLimit.remaining,
       });
-      const sessions = await usableSessions(config.firstShardId, lastShardId);
+      const journalFile = `journal-${range}.sqlite`;
+      await ensurePrivateFile(`${config.dataDir}/${journalFile}`);
+      journal = createSqliteJournal({
+        path: `${config.dataDir}/${journalFile}`,
+        synchronous: config.queue.journalSync,
+      });
+      await adoptOtherRanges(journal, journalFile, lastShardId);
+      const sessions = await usableSessions(config.firstShardId, lastShardId, info.url);
       if (sessions.size > 0) {
         logger.info("resuming stored sessions instead of identifying", {
           resuming: sessions.size,
@@ -229,7 +299,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         });
       }
 
-      journal = createSqliteJournal({ path: `${config.dataDir}/journal-${range}.sqlite` });
       // An override belongs to whoever passed it; the one made here is closed on stop.
       ownTransport = overrides.transport ? undefined : createHttpTransport({
         url: config.eventHandler.url,
@@ -257,6 +326,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           baseMs: options.deliveryRetry?.baseMs ?? 1000,
           maxMs: options.deliveryRetry?.maxMs ?? config.retryMaxDelayMs,
         },
+        poisonAfterAttempts: config.delivery.poisonAfterAttempts,
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
       const emit = (event: QueuedEvent) => q.push(event);
@@ -357,8 +427,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       await sessionStore.save(currentSessions());
     },
     async stop(drainMs = config.shutdownDrainMs) {
-      if (stopped) return;
+      if (stopped) return { unjournaled: 0 };
       stopped = true;
+      let report: CloseReport = { unjournaled: 0 };
       clearInterval(saveTimer);
       clearInterval(progressTimer);
       abort.abort(new Error("service stopping"));
@@ -374,7 +445,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             disk: queue.depth().disk,
           });
         }
-        await queue.close();
+        report = await queue.close();
       }
       ownTransport?.close?.();
       // Everything undelivered is journaled now, so sessions resume after the last event received.
@@ -386,7 +457,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         );
       }
       service.shaper?.close();
-      journal?.close();
+      try {
+        journal?.close();
+      } catch (error) {
+        logger.warn("closing the journal failed", { error });
+      }
+      dataDir.release();
+      return report;
     },
   };
   return service;

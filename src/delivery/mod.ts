@@ -9,3 +9,4 @@ export * from "./deferral.ts";
 export * from "./journal.ts";
 export * from "./queue.ts";
 export * from "./types.ts";
+export * from "./adopt.ts";
