@@ -313,7 +313,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
         counters,
         journal,
-        deadLetters: createFileDeadLetters(`${config.dataDir}/dead-letters.jsonl`),
+        deadLetters: createFileDeadLetters({
+          path: `${config.dataDir}/dead-letters.jsonl`,
+          maxBytes: config.deadLetters.maxBytes,
+          logger,
+          counters,
+        }),
         deferrer: createRestDeferrer({
           url: config.rest.url,
           authorization: config.rest.authorization,
