@@ -2,7 +2,10 @@ import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts"
 import { type E2E, startE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createControlHandler } from "../src/control/server.ts";
-import { createControlSource } from "../src/control/source.ts";
+import { type ControlSource, createControlSource } from "../src/control/source.ts";
+import { createCounters } from "../src/delivery/counters.ts";
+import type { RedeliverResult } from "../src/delivery/redeliver.ts";
+import type { Service } from "../src/service.ts";
 import { createGatewayClient, GatewayApiError } from "../src/client.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
@@ -286,5 +289,88 @@ Deno.test("createGatewayClient() surfaces the server's reason and Retry-After", 
       "shard 0 used its 94 commands",
       7000,
     ]);
+  }
+});
+
+/** A control source that only re-delivers dead letters (the route reaches nothing else). */
+function redeliverSource(redeliver?: () => Promise<RedeliverResult>): ControlSource {
+  return { redeliverDeadLetters: redeliver } as unknown as ControlSource;
+}
+
+Deno.test("control API: POST /dead-letters/redeliver answers the counts behind GATEWAY_AUTHORIZATION, one run at a time", async () => {
+  let calls = 0;
+  const gate = Promise.withResolvers<void>();
+  const handle = createControlHandler(
+    redeliverSource(async () => {
+      calls++;
+      await gate.promise;
+      return { delivered: 3, failed: 1, remaining: 1 };
+    }),
+    { authorization: SECRET },
+  );
+  const post = (authorization = SECRET) =>
+    handle(
+      new Request("http://x/dead-letters/redeliver", {
+        method: "POST",
+        headers: { authorization },
+      }),
+    );
+  const denied = await post("nope");
+  assertEquals(denied.status, 401);
+  assertStringIncludes((await denied.json()).error, "GATEWAY_AUTHORIZATION");
+  assertEquals(calls, 0);
+  const wrongMethod = await handle(
+    new Request("http://x/dead-letters/redeliver", { headers: { authorization: SECRET } }),
+  );
+  assertEquals(wrongMethod.status, 405);
+  // Two requests while one run is going: one run, the same answer for both.
+  const first = post();
+  const second = post();
+  gate.resolve();
+  for (const res of await Promise.all([first, second])) {
+    assertEquals(res.status, 200);
+    assertEquals(await res.json(), { delivered: 3, failed: 1, remaining: 1 });
+  }
+  assertEquals(calls, 1);
+  await (await post()).body?.cancel();
+  assertEquals(calls, 2, "a later request starts a new run");
+});
+
+Deno.test("control API: POST /dead-letters/redeliver answers 501 with a reason when the source cannot, 500 when it fails", async () => {
+  const none = createControlHandler(redeliverSource(), { authorization: SECRET });
+  const req = () =>
+    new Request("http://x/dead-letters/redeliver", {
+      method: "POST",
+      headers: { authorization: SECRET },
+    });
+  const res = await none(req());
+  assertEquals(res.status, 501);
+  assertStringIncludes((await res.json()).error, "not available in this process");
+  const failing = createControlHandler(
+    redeliverSource(() => Promise.reject(new Error("disk gone"))),
+    { authorization: SECRET },
+  );
+  const broken = await failing(req());
+  assertEquals(broken.status, 500);
+  assertStringIncludes((await broken.json()).error, "disk gone");
+});
+
+Deno.test("createControlSource() offers redeliverDeadLetters() only when the service does", async () => {
+  const base = { counters: createCounters(), stats: { downSince: new Map() } };
+  const without = createControlSource(base as unknown as Service, { alive: () => true });
+  assertEquals(without.redeliverDeadLetters, undefined);
+  without.close();
+  const service = {
+    ...base,
+    redeliverDeadLetters(this: { answer: RedeliverResult }) {
+      return Promise.resolve(this.answer);
+    },
+    answer: { delivered: 1, failed: 0, remaining: 0 },
+  };
+  const source = createControlSource(service as unknown as Service, { alive: () => true });
+  try {
+    assertEquals(await source.redeliverDeadLetters?.(), { delivered: 1, failed: 0, remaining: 0 });
+  } finally {
+    source.close();
   }
 });

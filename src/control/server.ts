@@ -6,6 +6,7 @@
  */
 import { constantTimeEqual, HttpError, isSnowflake, json, readJson } from "./http.ts";
 import { renderMetrics } from "./metrics.ts";
+import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { ControlSource } from "./source.ts";
 import { statusPageHtml, type StatusSnapshot } from "./status_page.ts";
 
@@ -242,6 +243,15 @@ export function createControlHandler(
     const shardId = shardParam(params);
     await source.restart(shardId);
     return json({ shardId, restarting: true }, 202);
+  });
+  // One re-delivery at a time: a second request while one runs gets the same answer.
+  let redelivery: Promise<RedeliverResult> | undefined;
+  route("POST", "/dead-letters/redeliver", true, async () => {
+    if (!source.redeliverDeadLetters) {
+      throw new HttpError(501, "re-delivering dead letters is not available in this process");
+    }
+    redelivery ??= source.redeliverDeadLetters().finally(() => redelivery = undefined);
+    return json(await redelivery);
   });
 
   return async (req) => {

@@ -6,6 +6,7 @@
  */
 import { ShardState } from "../../deps.ts";
 import type { DeliveryCounters } from "../delivery/counters.ts";
+import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
 import { HttpError } from "./http.ts";
@@ -34,6 +35,11 @@ export interface ControlSource {
   backlogAgeMs(): number;
   cacheSizes(): { guilds: number; editedMessages: number };
   history(): HistoryPoint[];
+  /**
+   * Sends the dead letters again and keeps those still failing (`POST /dead-letters/redeliver`);
+   * absent where the service cannot (the route then answers 501).
+   */
+  redeliverDeadLetters?(): Promise<RedeliverResult>;
   close(): void;
 }
 
@@ -92,6 +98,11 @@ export function createControlSource(
       if (history.length > 120) history.shift();
     }
   }, 1000);
+  // Present once the service offers it (`Service.redeliverDeadLetters`).
+  const redeliver = "redeliverDeadLetters" in service &&
+      typeof service.redeliverDeadLetters === "function"
+    ? service.redeliverDeadLetters as () => Promise<RedeliverResult>
+    : undefined;
   const queueDepth = (shardId?: number) => {
     try {
       return service.queue.depth(shardId);
@@ -199,6 +210,7 @@ export function createControlSource(
     },
     cacheSizes: () => service.shaper?.stats() ?? { guilds: 0, editedMessages: 0 },
     history: () => [...history],
+    redeliverDeadLetters: redeliver && (() => redeliver.call(service)),
     close: () => clearInterval(timer),
   };
 }
