@@ -30,6 +30,11 @@ import {
 } from "./gateway/mod.ts";
 import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
 import { checkResumeGatewayUrl } from "./gateway/resume_url.ts";
+import {
+  type FileDeadLetters,
+  redeliverDeadLetters,
+  type RedeliverResult,
+} from "./delivery/mod.ts";
 import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import type { Controller } from "./controller.ts";
 import type { Logger } from "./log.ts";
@@ -105,6 +110,8 @@ export interface Service {
    * undelivered events could not be journaled. @default drainMs config.shutdownDrainMs
    */
   stop(drainMs?: number): Promise<CloseReport>;
+  /** Sends the dead letters again and keeps those still failing (`POST /dead-letters/redeliver`). */
+  redeliverDeadLetters(): Promise<RedeliverResult>;
 }
 
 /** How often start-up progress is logged while shards come up. */
@@ -147,6 +154,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const allReady = Promise.withResolvers<void>();
   let journal: Journal | undefined;
   let ownTransport: Transport | undefined;
+  let deliveryTransport: Transport | undefined;
+  let deadLetterSink: FileDeadLetters | undefined;
   let queue: DeliveryQueue | undefined;
   let totalShards = 0;
   let saveTimer: ReturnType<typeof setInterval> | undefined;
@@ -307,18 +316,20 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         client: config.eventHandler.client,
       });
       const defaultTransport = overrides.transport ?? ownTransport!;
-      const transport = controller.transport?.(ctx, defaultTransport) ?? defaultTransport;
+      const transport = deliveryTransport = controller.transport?.(ctx, defaultTransport) ??
+        defaultTransport;
+      deadLetterSink = createFileDeadLetters({
+        path: `${config.dataDir}/dead-letters.jsonl`,
+        maxBytes: config.deadLetters.maxBytes,
+        logger,
+        counters,
+      });
       const q = queue = createDeliveryQueue({
         transport,
         logger,
         counters,
         journal,
-        deadLetters: createFileDeadLetters({
-          path: `${config.dataDir}/dead-letters.jsonl`,
-          maxBytes: config.deadLetters.maxBytes,
-          logger,
-          counters,
-        }),
+        deadLetters: deadLetterSink,
         deferrer: createRestDeferrer({
           url: config.rest.url,
           authorization: config.rest.authorization,
@@ -425,6 +436,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }, config.sessionSaveIntervalMs);
       gateway.spawnShards().catch((error) => {
         if (!abort.signal.aborted) logger.error("spawning shards failed", { error });
+      });
+    },
+    redeliverDeadLetters() {
+      if (!deadLetterSink || !deliveryTransport) {
+        return Promise.reject(new Error("the service has not started yet"));
+      }
+      return redeliverDeadLetters({
+        path: deadLetterSink.path,
+        exclusive: deadLetterSink.exclusive,
+        transport: deliveryTransport,
+        logger,
+        signal: abort.signal,
       });
     },
     async saveSessions() {

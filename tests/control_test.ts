@@ -355,11 +355,8 @@ Deno.test("control API: POST /dead-letters/redeliver answers 501 with a reason w
   assertStringIncludes((await broken.json()).error, "disk gone");
 });
 
-Deno.test("createControlSource() offers redeliverDeadLetters() only when the service does", async () => {
+Deno.test("createControlSource() forwards redeliverDeadLetters() to the service", async () => {
   const base = { counters: createCounters(), stats: { downSince: new Map() } };
-  const without = createControlSource(base as unknown as Service, { alive: () => true });
-  assertEquals(without.redeliverDeadLetters, undefined);
-  without.close();
   const service = {
     ...base,
     redeliverDeadLetters(this: { answer: RedeliverResult }) {
@@ -373,4 +370,62 @@ Deno.test("createControlSource() offers redeliverDeadLetters() only when the ser
   } finally {
     source.close();
   }
+});
+
+Deno.test({
+  name:
+    "control API: a handler answering 401 makes /readyz 503 and /status say what to check; nothing is dead-lettered",
+  ...sanitizers,
+  async fn() {
+    await withApi(async ({ call, handler, service }) => {
+      let status = 401;
+      handler.behave = () => status === 200 ? undefined : { status };
+      const before = handler.events.length;
+      service.queue.push({
+        shardId: 0,
+        totalShards: 2,
+        s: 1_000_000,
+        t: "MESSAGE_CREATE",
+        receivedAt: Date.now(),
+        raw: JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s: 1_000_000, d: { probe: true } }),
+      });
+      await until(async () => (await call("/readyz")).status === 503, "not ready");
+      const ready = await (await call("/readyz")).json();
+      assertStringIncludes(ready.reasons.join(" "), "the event handler is unavailable (HTTP 401)");
+      assertStringIncludes(ready.reasons.join(" "), "EVENT_HANDLER_AUTHORIZATION");
+      const snap = await (await call("/status")).json();
+      assertEquals([snap.handler.kind, snap.handler.status], ["unavailable", 401]);
+      assertEquals(service.counters.deadLettered, 0);
+      status = 200;
+      await until(() => handler.events.some((e) => e.data.d?.probe), "held event delivered");
+      assert(handler.events.length > before);
+      await until(async () => (await call("/readyz")).status === 200, "ready again");
+      assertEquals((await (await call("/status")).json()).handler, undefined);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "control API: POST /dead-letters/redeliver sends a rejected event again once the handler takes it",
+  ...sanitizers,
+  async fn() {
+    await withApi(async ({ call, handler, service }) => {
+      handler.behave = (e) => e.data.d?.bad ? { status: 422 } : undefined;
+      service.queue.push({
+        shardId: 1,
+        totalShards: 2,
+        s: 1_000_000,
+        t: "MESSAGE_CREATE",
+        receivedAt: Date.now(),
+        raw: JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s: 1_000_000, d: { bad: true } }),
+      });
+      await until(() => service.counters.deadLettered === 1, "dead-lettered");
+      handler.behave = () => undefined;
+      const res = await call("/dead-letters/redeliver", { method: "POST" });
+      assertEquals(res.status, 200);
+      assertEquals((await res.json()).delivered, 1);
+      assert(handler.events.some((e) => e.shardId === 1 && e.data.d?.bad));
+    });
+  },
 });

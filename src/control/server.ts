@@ -118,6 +118,7 @@ export function createControlHandler(
         backlogAgeMs: source.backlogAgeMs(),
       },
       history: source.history(),
+      handler: source.handlerProblem?.(),
     };
     return json(snapshot);
   });

@@ -10,7 +10,7 @@ import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
 import { HttpError } from "./http.ts";
-import type { ShardStatus, StatusHistoryPoint } from "./status_page.ts";
+import type { HandlerStatus, ShardStatus, StatusHistoryPoint } from "./status_page.ts";
 
 /** One shard as the API shows it (the `/shards` and `/status` item). */
 export type ShardView = ShardStatus;
@@ -33,6 +33,8 @@ export interface ControlSource {
   counters(): DeliveryCounters;
   stats(): GatewayStats;
   backlogAgeMs(): number;
+  /** Why the event handler is not taking events, while it is not. */
+  handlerProblem?(): HandlerStatus | undefined;
   cacheSizes(): { guilds: number; editedMessages: number };
   history(): HistoryPoint[];
   /**
@@ -98,11 +100,6 @@ export function createControlSource(
       if (history.length > 120) history.shift();
     }
   }, 1000);
-  // Present once the service offers it (`Service.redeliverDeadLetters`).
-  const redeliver = "redeliverDeadLetters" in service &&
-      typeof service.redeliverDeadLetters === "function"
-    ? service.redeliverDeadLetters as () => Promise<RedeliverResult>
-    : undefined;
   const queueDepth = (shardId?: number) => {
     try {
       return service.queue.depth(shardId);
@@ -126,8 +123,18 @@ export function createControlSource(
     return s;
   };
 
+  const handlerProblem = (): HandlerStatus | undefined => {
+    try {
+      const p = service.queue.handlerProblem();
+      return p && { kind: p.kind, status: p.status, hint: p.hint, since: p.since };
+    } catch {
+      return undefined;
+    }
+  };
+
   return {
     alive,
+    handlerProblem,
     readiness() {
       const reasons: string[] = [];
       const range = service.stats.range;
@@ -140,6 +147,14 @@ export function createControlSource(
         if (down >= readyGraceMs || state === "offline") {
           reasons.push(`shard ${id} is ${state} for ${Math.round(down / 1000)} s`);
         }
+      }
+      const problem = handlerProblem();
+      if (problem?.kind === "unavailable") {
+        reasons.push(
+          `the event handler is unavailable (HTTP ${problem.status}) for ${
+            Math.round((now() - problem.since) / 1000)
+          } s: ${problem.hint}; events are held`,
+        );
       }
       return { ready: reasons.length === 0, reasons };
     },
@@ -210,7 +225,7 @@ export function createControlSource(
     },
     cacheSizes: () => service.shaper?.stats() ?? { guilds: 0, editedMessages: 0 },
     history: () => [...history],
-    redeliverDeadLetters: redeliver && (() => redeliver.call(service)),
+    redeliverDeadLetters: () => service.redeliverDeadLetters(),
     close: () => clearInterval(timer),
   };
 }

@@ -68,6 +68,19 @@ export interface StatusSnapshot {
   };
   /** Oldest first. */
   history: StatusHistoryPoint[];
+  /** Why the event handler is not taking events, while it is not. */
+  handler?: HandlerStatus;
+}
+
+/** The event handler's trouble, as `GET /status` reports it. */
+export interface HandlerStatus {
+  /** `unavailable`: a setting is wrong (3xx, 401, 403, 404, 405); `failing`: errors, 5xx, down. */
+  kind: "unavailable" | "failing";
+  status?: number;
+  /** What to check. */
+  hint: string;
+  /** Epoch ms of the first failure in this stretch. */
+  since: number;
 }
 
 /**
@@ -235,6 +248,7 @@ button:hover { border-color: var(--muted); }
   </header>
 
   <div id="banner" class="banner" role="alert" hidden></div>
+  <div id="handler" class="banner" role="status" hidden></div>
 
   <section id="auth-panel" class="panel" hidden>
     <form id="auth" autocomplete="off">
@@ -516,6 +530,14 @@ button:hover { border-color: var(--muted); }
     $("c-deferred").classList.toggle("warn", t.deferred > 0);
     $("c-queued").classList.toggle("warn", (t.queuedDisk || 0) > 0);
     $("c-backlog").classList.toggle("warn", t.backlogAgeMs >= 10000);
+
+    var h = snap.handler;
+    $("handler").hidden = !h;
+    if (h) {
+      text("handler", "Event handler " + (h.kind === "unavailable" ? "unavailable" : "failing") +
+        (h.status ? " (HTTP " + h.status + ")" : "") + " for " + dur(snap.generatedAt - h.since) +
+        ": " + h.hint + ". Events are held, not dropped.");
+    }
 
     renderSummary(shards);
     renderShards(shards, snap.generatedAt);

@@ -10,3 +10,4 @@ export * from "./journal.ts";
 export * from "./queue.ts";
 export * from "./types.ts";
 export * from "./adopt.ts";
+export * from "./redeliver.ts";

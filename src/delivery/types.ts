@@ -16,6 +16,8 @@ export interface QueuedEvent extends OutboundEvent {
   t: string;
   /** Discord's sequence number within the shard's session. */
   s: number;
+  /** Shard count of the set the shard belongs to (two sets live side by side during a reshard). */
+  totalShards?: number;
   /** The Discord session the event arrived on (`s` restarts with each session). */
   session?: string;
   /** Epoch ms the proxy received it from Discord. */

@@ -134,6 +134,7 @@ export function createShaper(options: ShaperOptions): Shaper {
           raw,
           t,
           s: dispatch.s,
+          totalShards: dispatch.totalShards,
           session: dispatch.sessionId,
           receivedAt: dispatch.receivedAt,
         };
