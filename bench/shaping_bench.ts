@@ -56,7 +56,10 @@ export function benchShaping(guilds = 1_000_000, messages = 1_000_000): ShapingR
   const shaper = createShaper({ emit: () => {} });
   const make = (t: string, d: unknown, s: number): [GatewayDispatch, DispatchPayload] => {
     const payload = { op: 0 as const, t, s, d };
-    return [{ shardId: 0, t, s, raw: JSON.stringify(payload), receivedAt: 0 }, payload];
+    return [
+      { shardId: 0, totalShards: 1, t, s, raw: JSON.stringify(payload), receivedAt: 0 },
+      payload,
+    ];
   };
   shaper.shape(...make("READY", { guilds: [] }, 1));
   const create = JSON.parse(messagePayload(0, 1)).d;

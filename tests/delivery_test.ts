@@ -1,13 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { until } from "./helpers/wait.ts";
-import {
-  AUTH,
-  interaction,
-  makeEvent,
-  range,
-  rig,
-  seqsByShard,
-} from "./helpers/queue_rig.ts";
+import { AUTH, interaction, makeEvent, range, rig, seqsByShard } from "./helpers/queue_rig.ts";
 import { startTestHandler } from "./helpers/handler.ts";
 import {
   createDeliveryQueue,

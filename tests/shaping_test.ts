@@ -11,7 +11,15 @@ const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 function dispatch(shardId: number, t: string, d: unknown, s = 1) {
   const payload: DispatchPayload = { op: 0, t, s, d };
   return [
-    { shardId, t, s, raw: JSON.stringify(payload), receivedAt: Date.now(), sessionId: "S" },
+    {
+      shardId,
+      totalShards: 4,
+      t,
+      s,
+      raw: JSON.stringify(payload),
+      receivedAt: Date.now(),
+      sessionId: "S",
+    },
     payload,
   ] as const;
 }

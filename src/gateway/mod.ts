@@ -7,3 +7,4 @@ export * from "./close_codes.ts";
 export * from "./identify_queue.ts";
 export * from "./sessions.ts";
 export * from "./shards.ts";
+export * from "./group.ts";

@@ -15,6 +15,8 @@ import type { SessionRecord } from "./sessions.ts";
 export interface GatewayDispatch {
   /** Shard that received it. */
   shardId: number;
+  /** Shard count of the shard's set: shard `n` of 2 and shard `n` of 4 are different shards. */
+  totalShards: number;
   /** Dispatch name (`t`). */
   t: string;
   /** Sequence number (`s`) within the shard's session. */
@@ -199,6 +201,7 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
 function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void {
   const { logger, signal, identifyQueue, onDispatch, onFatal, onShardEvent } = options;
   const log = logger.with({ shard: shard.id });
+  const totalShards = options.totalShards ?? options.info.shards;
   const connectTimeoutMs = options.timeouts?.connectMs ?? 15_000;
   const closeTimeoutMs = options.timeouts?.closeMs ?? 3_000;
   let failures = 0;
@@ -357,6 +360,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
     try {
       onDispatch({
         shardId: shard.id,
+        totalShards,
         t: packet.t,
         s: packet.s,
         sessionId: shard.sessionId,

@@ -17,7 +17,12 @@ import { createLogger } from "../../src/log.ts";
 
 export const AUTH = "handler-secret";
 
-export function makeEvent(shardId: number, s: number, t = "MESSAGE_CREATE", d: unknown = {}): QueuedEvent {
+export function makeEvent(
+  shardId: number,
+  s: number,
+  t = "MESSAGE_CREATE",
+  d: unknown = {},
+): QueuedEvent {
   return {
     shardId,
     s,
@@ -82,4 +87,3 @@ export function seqsByShard(r: Rig): Map<number, number[]> {
 
 export const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
