@@ -2,9 +2,10 @@
  * Emit helpers: build realistic events and route them like Discord does. A
  * guild event goes to every live session whose `(shard, num_shards)` covers
  * the guild (so old and new shard sets both see it while resharding), each
- * filtered by that session's intents.
+ * filtered by that session's intents; see fan_out.ts.
  */
-import { guildObject } from "./fixtures.ts";
+import type { BodyFor, FanOut } from "./fan_out.ts";
+import { guildObject, memberFields, userObject } from "./fixtures.ts";
 import type { GuildEntry, GuildRegistry } from "./guild_registry.ts";
 import { interactionObject, interactionToken } from "./interaction_fixture.ts";
 import type { InteractionRegistry } from "./interaction_registry.ts";
@@ -13,11 +14,15 @@ import { linkEmbed, messageObject, withoutContent } from "./message_fixture.ts";
 import type { Session, SessionStore } from "./session_store.ts";
 import { isSnowflake, shardForGuild } from "./snowflake.ts";
 import type {
-  Delivery,
+  AddGuildsResult,
   Emitted,
+  EmittedEvent,
+  GuildMemberAddOptions,
+  GuildUpdateOptions,
   InteractionOptions,
   MessageCreateOptions,
   MessageUpdateOptions,
+  ShardRef,
 } from "./types.ts";
 
 type Obj = Record<string, unknown>;
@@ -29,62 +34,118 @@ export interface EmitterContext {
   interactions: InteractionRegistry;
   botId: string;
   nextId: () => string;
+  fanOut: FanOut;
+  /** Closes connected sessions holding more guilds than allowed (4011); lists them. */
+  enforceShardLimit: () => AddGuildsResult["closed"];
 }
 
 /** The emit half of the Simulator API. */
 export interface Emitters {
-  dispatch(shardId: number, t: string, d: unknown): number;
-  emitMessageCreate(shardId: number, opts?: MessageCreateOptions): Emitted<Obj>;
-  emitMessageUpdate(shardId: number, opts: MessageUpdateOptions): Emitted<Obj>;
-  emitInteraction(shardId: number, opts: InteractionOptions): Emitted<Obj>;
-  emitGuildCreate(shardId: number, guildId?: string): Emitted<Obj>;
-  emitGuildDelete(shardId: number, guildId: string, unavailable: boolean): Emitted<Obj>;
+  addGuilds(count: number): AddGuildsResult;
+  dispatchGuildEvent(guildId: string | null, t: string, d: unknown): EmittedEvent;
+  dispatch(shard: ShardRef, t: string, d: unknown): number;
+  emitMessageCreate(shard: ShardRef, opts?: MessageCreateOptions): Emitted<Obj>;
+  emitMessageUpdate(shard: ShardRef, opts: MessageUpdateOptions): Emitted<Obj>;
+  emitInteraction(shard: ShardRef, opts: InteractionOptions): Emitted<Obj>;
+  emitGuildCreate(shard: ShardRef, guildId?: string): Emitted<Obj>;
+  emitGuildDelete(shard: ShardRef, guildId: string, unavailable: boolean): Emitted<Obj>;
+  emitGuildMemberAdd(shard: ShardRef, opts?: GuildMemberAddOptions): Emitted<Obj>;
+  emitGuildUpdate(shard: ShardRef, opts?: GuildUpdateOptions): Emitted<Obj>;
 }
+
+/** Validates a {@linkcode ShardRef}; returns `[shardId, numShards | undefined]`. */
+export function parseShardRef(ref: ShardRef): [number, number | undefined] {
+  const [shardId, numShards] = typeof ref === "number" ? [ref, undefined] : ref ?? [];
+  if (!Number.isSafeInteger(shardId) || (shardId as number) < 0) {
+    throw new RangeError(`shardId must be an integer >= 0, got ${shardId}`);
+  }
+  if (
+    numShards !== undefined &&
+    (!Number.isSafeInteger(numShards) || numShards <= (shardId as number))
+  ) {
+    throw new RangeError(`numShards must be an integer > shardId (${shardId}), got ${numShards}`);
+  }
+  return [shardId as number, numShards];
+}
+
+/** GUILD_CREATE-only fields, absent from GUILD_UPDATE. */
+const CREATE_ONLY = [
+  "joined_at",
+  "large",
+  "unavailable",
+  "lazy",
+  "member_count",
+  "voice_states",
+  "members",
+  "channels",
+  "threads",
+  "presences",
+  "stage_instances",
+  "guild_scheduled_events",
+  "soundboard_sounds",
+  "embedded_activities",
+  "activity_instances",
+  "application_command_counts",
+];
 
 /** Creates the emitters. */
 export function createEmitters(ctx: EmitterContext): Emitters {
-  const { sessions, guilds, interactions, botId, nextId } = ctx;
+  const { sessions, guilds, interactions, botId, nextId, fanOut, enforceShardLimit } = ctx;
+  let updates = 0;
+  let newcomers = 0;
 
-  const primary = (shardId: number): Session => {
-    const session = sessions.primary(shardId);
+  /** The shard's primary session (of one shard count when the ref names it). */
+  const primary = (ref: ShardRef): Session => {
+    const [shardId, numShards] = parseShardRef(ref);
+    const session = sessions.primary(shardId, numShards);
     if (!session) {
-      throw new Error(
-        `Shard ${shardId} has no live or resumable session (identify it first)`,
-      );
+      const name = numShards === undefined ? `${shardId}` : `[${shardId}, ${numShards}]`;
+      throw new Error(`Shard ${name} has no live or resumable session (identify it first)`);
     }
     return session;
   };
 
   /**
-   * Sends `t` to every session covering `guildId` (null: DM, shard 0).
-   * `build` returns the body for a session, or undefined when its intents
-   * filter the event out.
+   * The primary session of `main`'s shard id that serves `guildId`: while two
+   * shard sets run, the guild may route to this shard id in one set only.
    */
-  const fanOut = (
+  const serving = (ref: ShardRef, main: Session, guildId: string): Session => {
+    const numShards = typeof ref === "number" ? undefined : ref[1];
+    const session = sessions.primary(main.shardId, numShards, guildId);
+    if (!session) {
+      const shard = shardForGuild(guildId, main.numShards);
+      throw new Error(
+        `Guild ${guildId} routes to shard ${shard} of ${main.numShards}, not ${main.shardId}`,
+      );
+    }
+    return session;
+  };
+
+  /** Sends one logical event; the result as the emit helpers return it. */
+  const send = <T>(
     main: Session,
     guildId: string | null,
     t: string,
-    build: (session: Session) => unknown | undefined,
-  ): { s: number | null; deliveries: Delivery[] } => {
-    let s: number | null = null;
-    const deliveries: Delivery[] = [];
-    for (const session of sessions.covering(guildId)) {
-      const d = build(session);
-      if (d === undefined) continue;
-      const seq = sessions.dispatch(session, t, d);
-      deliveries.push({
-        sessionId: session.id,
-        shardId: session.shardId,
-        numShards: session.numShards,
-        s: seq,
-      });
-      if (session === main) s = seq;
-    }
-    return { s, deliveries };
+    d: T,
+    build?: BodyFor,
+  ): Emitted<T> => {
+    const event = fanOut.send(guildId, t, d, build);
+    const own = event.deliveries.find((x) => x.sessionId === main.id);
+    return {
+      s: own?.s ?? null,
+      d,
+      deliveries: event.deliveries,
+      eventId: event.id,
+      key: event.key,
+    };
   };
 
-  /** A guild the bot is in, available, served by `main`'s shard. */
-  const guildOnShard = (main: Session, guildId: string | undefined): GuildEntry => {
+  /** An available guild of the bot served by the shard; `main` is its session. */
+  const guildOnShard = (
+    ref: ShardRef,
+    guildId: string | undefined,
+  ): { main: Session; guild: GuildEntry } => {
+    let main = primary(ref);
     if (guildId === undefined) {
       const picked = guilds.pick(main.shardId, main.numShards);
       if (!picked) {
@@ -92,50 +153,100 @@ export function createEmitters(ctx: EmitterContext): Emitters {
           `Shard ${main.shardId}/${main.numShards} has no available guild (pass guildId or emitGuildCreate first)`,
         );
       }
-      return picked;
+      return { main, guild: picked };
     }
     const guild = guilds.get(guildId);
     if (!guild) throw new Error(`Guild ${guildId} is not one of the bot's guilds`);
-    assertRoutes(main, guildId);
+    main = serving(ref, main, guildId);
     if (!guild.available) throw new Error(`Guild ${guildId} is unavailable (outage)`);
-    return guild;
+    return { main, guild };
   };
 
-  const assertRoutes = (main: Session, guildId: string) => {
-    const shard = shardForGuild(guildId, main.numShards);
-    if (shard !== main.shardId) {
-      throw new Error(
-        `Guild ${guildId} routes to shard ${shard} of ${main.numShards}, not ${main.shardId}`,
-      );
+  /** Per-session body builder with one body object per variant (identical copies). */
+  const memo = <K>(key: (session: Session) => K | undefined, make: (k: K) => unknown) => {
+    const made = new Map<K, unknown>();
+    return (session: Session) => {
+      const k = key(session);
+      if (k === undefined) return undefined;
+      if (!made.has(k)) made.set(k, make(k));
+      return made.get(k);
+    };
+  };
+
+  /** Body for sessions with `intent`, the same object for all of them. */
+  const needs = (intent: number, d: unknown): BodyFor => (session) =>
+    hasIntents(session.intents, intent) ? d : undefined;
+
+  /** Message body for one session: intent check, then MESSAGE_CONTENT stripping. */
+  const messageFor = (message: Obj, guildId: string | null): BodyFor => {
+    const intent = guildId === null ? Intents.DirectMessages : Intents.GuildMessages;
+    return memo(
+      (session) =>
+        hasIntents(session.intents, intent)
+          ? hasIntents(session.intents, Intents.MessageContent)
+          : undefined,
+      (content) => content ? message : withoutContent(message, botId),
+    );
+  };
+
+  /** GUILD_CREATE body per `large_threshold` (needs GUILDS). */
+  const guildCreateFor = (entry: GuildEntry): BodyFor =>
+    memo(
+      (session) => hasIntents(session.intents, Intents.Guilds) ? session.largeThreshold : undefined,
+      (threshold) => guildObject(entry.id, botId, threshold, entry.joinedAt, entry.name),
+    );
+
+  const guildCreate = (main: Session, entry: GuildEntry) => {
+    const d = guildObject(entry.id, botId, main.largeThreshold, entry.joinedAt, entry.name);
+    return send(main, entry.id, "GUILD_CREATE", d, guildCreateFor(entry));
+  };
+
+  const eventName = (t: unknown, fn: string) => {
+    if (typeof t !== "string" || !/^[A-Z_]+$/.test(t)) {
+      throw new TypeError(`${fn} t must be an event name like "MESSAGE_CREATE", got ${String(t)}`);
     }
   };
 
-  /** Message body for one session: intent check, then MESSAGE_CONTENT stripping. */
-  const messageFor = (message: Obj, guildId: string | null) => (session: Session) => {
-    const intent = guildId === null ? Intents.DirectMessages : Intents.GuildMessages;
-    if (!hasIntents(session.intents, intent)) return undefined;
-    return hasIntents(session.intents, Intents.MessageContent)
-      ? message
-      : withoutContent(message, botId);
-  };
-
   return {
-    dispatch(shardId, t, d) {
-      if (typeof t !== "string" || !/^[A-Z_]+$/.test(t)) {
-        throw new TypeError(
-          `dispatch t must be an event name like "MESSAGE_CREATE", got ${String(t)}`,
-        );
+    addGuilds(count) {
+      if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) {
+        throw new RangeError(`addGuilds count must be an integer in [1, 1000000], got ${count}`);
       }
-      return sessions.dispatch(primary(shardId), t, d);
+      // Consecutive ids after every existing one: they spread over any shard count.
+      const added = Array.from({ length: count }, () => guilds.join(0, 1));
+      const closed = enforceShardLimit();
+      const events = added.map((entry) => {
+        const d = guildObject(entry.id, botId, 50, entry.joinedAt, entry.name);
+        return fanOut.send(entry.id, "GUILD_CREATE", d, guildCreateFor(entry));
+      });
+      return { guildIds: added.map((g) => g.id), events, closed };
     },
 
-    emitMessageCreate(shardId, opts = {}) {
-      const main = primary(shardId);
+    dispatchGuildEvent(guildId, t, d) {
+      eventName(t, "dispatchGuildEvent");
+      if (guildId !== null && !guilds.has(guildId)) {
+        throw new Error(`Guild ${guildId} is not one of the bot's guilds`);
+      }
+      return fanOut.send(guildId, t, d);
+    },
+
+    dispatch(shard, t, d) {
+      eventName(t, "dispatch");
+      return sessions.dispatch(primary(shard), t, d);
+    },
+
+    emitMessageCreate(shard, opts = {}) {
+      let main: Session;
       let guildId: string | null = null;
       if (opts.dm) {
-        if (shardId !== 0) throw new Error(`Direct messages go to shard 0, not ${shardId}`);
+        main = primary(shard);
+        if (main.shardId !== 0) {
+          throw new Error(`Direct messages go to shard 0, not ${main.shardId}`);
+        }
       } else {
-        guildId = guildOnShard(main, opts.guildId).id;
+        const on = guildOnShard(shard, opts.guildId);
+        main = on.main;
+        guildId = on.guild.id;
       }
       const id = nextId();
       const message = messageObject({
@@ -148,28 +259,25 @@ export function createEmitters(ctx: EmitterContext): Emitters {
         embeds: opts.embeds,
         mentionBot: opts.mentionBot,
       });
-      return {
-        d: message,
-        ...fanOut(main, guildId, "MESSAGE_CREATE", messageFor(message, guildId)),
-      };
+      return send(main, guildId, "MESSAGE_CREATE", message, messageFor(message, guildId));
     },
 
-    emitMessageUpdate(shardId, opts) {
-      const main = primary(shardId);
+    emitMessageUpdate(shard, opts) {
+      let main = primary(shard);
       if (!isSnowflake(opts.id) || !isSnowflake(opts.channel_id)) {
         throw new TypeError("emitMessageUpdate needs snowflake id and channel_id");
       }
       const guildId = opts.guild_id ?? null;
-      if (guildId === null && shardId !== 0) {
+      if (guildId === null && main.shardId !== 0) {
         throw new Error(
-          `A MESSAGE_UPDATE without guild_id is a DM and goes to shard 0, not ${shardId}; pass guild_id`,
+          `A MESSAGE_UPDATE without guild_id is a DM and goes to shard 0, not ${main.shardId}; pass guild_id`,
         );
       }
       if (guildId !== null) {
         if (!guilds.has(guildId)) {
           throw new Error(`Guild ${guildId} is not one of the bot's guilds`);
         }
-        assertRoutes(main, guildId);
+        main = serving(shard, main, guildId);
       }
       let message: Obj;
       if (opts.partial) {
@@ -191,20 +299,16 @@ export function createEmitters(ctx: EmitterContext): Emitters {
           editedTimestamp: opts.edited_timestamp ?? null,
         });
       }
-      return {
-        d: message,
-        ...fanOut(main, guildId, "MESSAGE_UPDATE", messageFor(message, guildId)),
-      };
+      return send(main, guildId, "MESSAGE_UPDATE", message, messageFor(message, guildId));
     },
 
-    emitInteraction(shardId, opts) {
+    emitInteraction(shard, opts) {
       if (![2, 3, 4, 5].includes(opts?.type)) {
         throw new RangeError(
           `emitInteraction type must be 2, 3, 4 or 5 (PING is HTTP-only), got ${opts?.type}`,
         );
       }
-      const main = primary(shardId);
-      const guild = guildOnShard(main, opts.guildId);
+      const { main, guild } = guildOnShard(shard, opts.guildId);
       const id = nextId();
       const token = interactionToken(id);
       const withMessage = opts.type === 3 || opts.withMessage === true;
@@ -226,51 +330,66 @@ export function createEmitters(ctx: EmitterContext): Emitters {
         createdAt: Date.now(),
         acknowledged: false,
       });
-      return { d: interaction, ...fanOut(main, guild.id, "INTERACTION_CREATE", () => interaction) };
+      return send(main, guild.id, "INTERACTION_CREATE", interaction);
     },
 
-    emitGuildCreate(shardId, guildId) {
-      const main = primary(shardId);
-      let entry: GuildEntry;
+    emitGuildCreate(shard, guildId) {
+      let main = primary(shard);
       if (guildId === undefined) {
-        entry = guilds.join(main.shardId, main.numShards);
-      } else {
-        if (!isSnowflake(guildId)) {
-          throw new TypeError(`guildId must be a snowflake, got ${guildId}`);
-        }
-        assertRoutes(main, guildId);
-        const known = guilds.get(guildId);
-        if (known?.available) throw new Error(`Guild ${guildId} is already available`);
-        if (known) {
-          guilds.setAvailable(guildId, true); // back from an outage
-          entry = known;
-        } else {
-          entry = guilds.join(main.shardId, main.numShards, guildId);
-        }
+        const entry = guilds.join(main.shardId, main.numShards);
+        enforceShardLimit();
+        return guildCreate(main, entry);
       }
-      const build = (session: Session) =>
-        hasIntents(session.intents, Intents.Guilds)
-          ? guildObject(entry.id, botId, session.largeThreshold, entry.joinedAt)
-          : undefined;
-      const d = guildObject(entry.id, botId, main.largeThreshold, entry.joinedAt);
-      return { d, ...fanOut(main, entry.id, "GUILD_CREATE", build) };
+      if (!isSnowflake(guildId)) {
+        throw new TypeError(`guildId must be a snowflake, got ${guildId}`);
+      }
+      main = serving(shard, main, guildId);
+      const known = guilds.get(guildId);
+      if (known?.available) throw new Error(`Guild ${guildId} is already available`);
+      if (known) {
+        guilds.setAvailable(guildId, true); // back from an outage
+        return guildCreate(main, known);
+      }
+      const entry = guilds.join(main.shardId, main.numShards, guildId);
+      enforceShardLimit();
+      return guildCreate(main, entry);
     },
 
-    emitGuildDelete(shardId, guildId, unavailable) {
-      const main = primary(shardId);
+    emitGuildDelete(shard, guildId, unavailable) {
+      let main = primary(shard);
       if (!guilds.has(guildId)) throw new Error(`Guild ${guildId} is not one of the bot's guilds`);
-      assertRoutes(main, guildId);
+      main = serving(shard, main, guildId);
       const d: Obj = unavailable ? { id: guildId, unavailable: true } : { id: guildId };
       // Route before removing: the guild's sessions must still be found.
-      const result = fanOut(
-        main,
-        guildId,
-        "GUILD_DELETE",
-        (session) => hasIntents(session.intents, Intents.Guilds) ? d : undefined,
-      );
+      const result = send(main, guildId, "GUILD_DELETE", d, needs(Intents.Guilds, d));
       if (unavailable) guilds.setAvailable(guildId, false);
       else guilds.remove(guildId);
-      return { d, ...result };
+      return result;
+    },
+
+    emitGuildMemberAdd(shard, opts = {}) {
+      const { main, guild } = guildOnShard(shard, opts.guildId);
+      const userId = nextId();
+      const member: Obj = {
+        user: userObject(userId, `newcomer${++newcomers}`),
+        ...memberFields(guild.id, []),
+        joined_at: new Date().toISOString(),
+        guild_id: guild.id,
+      };
+      return send(main, guild.id, "GUILD_MEMBER_ADD", member, needs(Intents.GuildMembers, member));
+    },
+
+    emitGuildUpdate(shard, opts = {}) {
+      const { main, guild } = guildOnShard(shard, opts.guildId);
+      const full = guildObject(guild.id, botId, 50, guild.joinedAt, guild.name);
+      const name = opts.name ?? `${full.name} (update ${++updates})`;
+      if (typeof name !== "string" || name.length < 2 || name.length > 100) {
+        throw new RangeError(`guild name must be 2-100 characters, got ${JSON.stringify(name)}`);
+      }
+      guilds.rename(guild.id, name);
+      const d: Obj = { ...full, name };
+      for (const key of CREATE_ONLY) delete d[key];
+      return send(main, guild.id, "GUILD_UPDATE", d, needs(Intents.Guilds, d));
     },
   };
 }

@@ -224,13 +224,15 @@ export function guildChannels(guildId: string): Record<string, unknown>[] {
 
 /**
  * A small but complete GUILD_CREATE guild object. `largeThreshold` is the
- * identify's `large_threshold` (Discord's default 50) deciding `large`.
+ * identify's `large_threshold` (Discord's default 50) deciding `large`;
+ * `name` replaces the fixture name (after a GUILD_UPDATE).
  */
 export function guildObject(
   guildId: string,
   botId: string,
   largeThreshold: number,
   joinedAt: string,
+  name?: string,
 ): Record<string, unknown> {
   const channels = guildChannels(guildId);
   const roleIds = guildRoleIds(guildId);
@@ -238,7 +240,7 @@ export function guildObject(
   const n = Number(snowflakeTimestamp(guildId) % 100_000n);
   return {
     id: guildId,
-    name: `Sim Guild ${n}`,
+    name: name ?? `Sim Guild ${n}`,
     icon: hexHash(`icon${guildId}`),
     icon_hash: null,
     splash: null,

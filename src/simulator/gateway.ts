@@ -66,8 +66,11 @@ export interface GatewayContext {
 export interface Gateway {
   /** Upgrades a request on `/` or `/resume` to a gateway connection. */
   upgrade(req: Request, url: URL): Response;
-  /** The connection to act on for a shard (the one holding its live session). */
-  target(shardId: number): Connection;
+  /**
+   * The connection to act on for a shard (the one holding its live session,
+   * of `numShards` shards when given).
+   */
+  target(shardId: number, numShards?: number): Connection;
   send(conn: Connection, op: number, d: unknown): void;
   /** Server-side close; the session survives or ends per the close code table. */
   close(conn: Connection, code: number, reason?: string): void;
@@ -75,6 +78,11 @@ export interface Gateway {
   invalidate(conn: Connection, resumable: boolean): void;
   pauseAcks(shardId: number | "all", paused: boolean): void;
   openConnections(): Connection[];
+  /**
+   * Closes with 4011 every connected session whose shard now holds more than
+   * `maxGuildsPerShard` guilds (guilds were added at runtime); lists them.
+   */
+  enforceShardLimit(): { sessionId: string; shardId: number; numShards: number }[];
   /** Closes every socket and waits (bounded) for them to finish. */
   shutdown(): Promise<void>;
 }
@@ -237,7 +245,7 @@ export function createGateway(ctx: GatewayContext): Gateway {
       sessions.dispatch(
         session,
         "GUILD_CREATE",
-        guildObject(guild.id, options.botId, session.largeThreshold, guild.joinedAt),
+        guildObject(guild.id, options.botId, session.largeThreshold, guild.joinedAt, guild.name),
       );
     }
   };
@@ -273,6 +281,15 @@ export function createGateway(ctx: GatewayContext): Gateway {
     conn.shardId = record.shardId = session.shardId;
     if (session.expired) return invalidSession("session expired");
     if (!conn.resumePath) return invalidSession("resume must connect to resume_gateway_url");
+    const guildCount = guilds.countForShard(session.shardId, session.numShards);
+    if (guildCount > options.maxGuildsPerShard) {
+      // Guilds joined while it was away: the shard is over-full now.
+      sessions.expire(session, `${guildCount} guilds on shard ${session.shardId}`);
+      return refuse(
+        CloseCodes.ShardingRequired,
+        `${guildCount} guilds on shard ${session.shardId}`,
+      );
+    }
     if (check.seq > session.seq) {
       sessions.expire(session, `resume with seq ${check.seq} > ${session.seq}`);
       return refuse(
@@ -439,16 +456,40 @@ export function createGateway(ctx: GatewayContext): Gateway {
 
   return {
     upgrade,
-    target(shardId) {
-      const session = sessions.primary(shardId);
+    target(shardId, numShards) {
+      const session = sessions.primary(shardId, numShards);
       let fallback: Connection | undefined;
       for (const conn of connections) {
         if (!conn.open) continue;
         if (session && conn.session === session) return conn;
-        if (conn.shardId === shardId && (!fallback || conn.id > fallback.id)) fallback = conn;
+        // A connection without a session (e.g. its identify got op 9).
+        const candidate = conn.shardId === shardId &&
+          (numShards === undefined || conn.session?.numShards === numShards);
+        if (candidate && (!fallback || conn.id > fallback.id)) fallback = conn;
       }
       if (fallback) return fallback;
-      throw new Error(`No open gateway connection for shard ${shardId}`);
+      const name = numShards === undefined ? `${shardId}` : `[${shardId}, ${numShards}]`;
+      throw new Error(`No open gateway connection for shard ${name}`);
+    },
+    enforceShardLimit() {
+      const closed: { sessionId: string; shardId: number; numShards: number }[] = [];
+      for (const conn of connections) {
+        const session = conn.session;
+        if (!conn.open || !session) continue;
+        const count = guilds.countForShard(session.shardId, session.numShards);
+        if (count <= options.maxGuildsPerShard) continue;
+        closed.push({
+          sessionId: session.id,
+          shardId: session.shardId,
+          numShards: session.numShards,
+        });
+        closeWith(
+          conn,
+          CloseCodes.ShardingRequired,
+          `${count} guilds on shard ${session.shardId} of ${session.numShards}`,
+        );
+      }
+      return closed;
     },
     send,
     close,

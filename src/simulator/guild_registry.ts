@@ -13,11 +13,15 @@ export interface GuildEntry {
   /** false during an outage (GUILD_DELETE unavailable:true) until GUILD_CREATE. */
   available: boolean;
   joinedAt: string;
+  /** Set by a GUILD_UPDATE; the fixture name otherwise. */
+  name?: string;
 }
 
 /** The bot's guild list, shared by every session. */
 export interface GuildRegistry {
   has(id: string): boolean;
+  /** Number of guilds (those in an outage included). */
+  size(): number;
   get(id: string): GuildEntry | undefined;
   /** Guilds routing to `shardId` for `numShards`, in join order. */
   forShard(shardId: number, numShards: number): GuildEntry[];
@@ -25,6 +29,7 @@ export interface GuildRegistry {
   /** Adds a guild (a join); a new id routing to the shard when none is given. */
   join(shardId: number, numShards: number, id?: string): GuildEntry;
   setAvailable(id: string, available: boolean): void;
+  rename(id: string, name: string): void;
   remove(id: string): void;
   /** Next available guild of a shard, round-robin; undefined when it has none. */
   pick(shardId: number, numShards: number): GuildEntry | undefined;
@@ -60,6 +65,7 @@ export function createGuildRegistry(count: number): GuildRegistry {
 
   return {
     has: (id) => guilds.has(id),
+    size: () => guilds.size,
     get: (id) => guilds.get(id),
     forShard: (shardId, numShards) => [...forShard(shardId, numShards)],
     countForShard: (shardId, numShards) => forShard(shardId, numShards).length,
@@ -85,6 +91,10 @@ export function createGuildRegistry(count: number): GuildRegistry {
         version++;
       }
     },
+    rename(id, name) {
+      const guild = guilds.get(id);
+      if (guild) guild.name = name;
+    },
     remove(id) {
       if (guilds.delete(id)) version++;
     },
@@ -103,4 +113,19 @@ export function createGuildRegistry(count: number): GuildRegistry {
       return undefined;
     },
   };
+}
+
+/**
+ * The shard count Discord recommends for `guildCount` guilds: one shard per
+ * `perShard` guilds (Discord: 1000), at least one, and never so few that a
+ * shard would hold more than `maxPerShard`; past 150,000 guilds a multiple
+ * of 16 (the large-bot sharding rule).
+ */
+export function recommendShards(
+  guildCount: number,
+  perShard = 1000,
+  maxPerShard = 2500,
+): number {
+  const shards = Math.max(1, Math.ceil(guildCount / perShard), Math.ceil(guildCount / maxPerShard));
+  return guildCount > 150_000 ? Math.ceil(shards / 16) * 16 : shards;
 }

@@ -16,9 +16,10 @@
  * ```
  * @module
  */
-import { createEmitters } from "./emitters.ts";
+import { createEmitters, parseShardRef } from "./emitters.ts";
+import { createFanOut, seededRandom } from "./fan_out.ts";
 import { createGateway, type GatewayRecords } from "./gateway.ts";
-import { createGuildRegistry } from "./guild_registry.ts";
+import { createGuildRegistry, recommendShards } from "./guild_registry.ts";
 import { createIdentifyLimiter } from "./identify_limiter.ts";
 import { createInteractionRegistry } from "./interaction_registry.ts";
 import { resolveOptions } from "./options.ts";
@@ -26,9 +27,17 @@ import { createRestHandler } from "./rest.ts";
 import { createFaultQueue } from "./rest_faults.ts";
 import { createSessionStore } from "./session_store.ts";
 import { createIdGenerator } from "./snowflake.ts";
-import type { CallbackRecord, Simulator, SimulatorOptions } from "./types.ts";
+import type {
+  CallbackRecord,
+  EmittedEvent,
+  ShardRef,
+  Simulator,
+  SimulatorOptions,
+} from "./types.ts";
 
 export type * from "./types.ts";
+export { eventKey } from "./fan_out.ts";
+export { recommendShards } from "./guild_registry.ts";
 export { waitFor, type WaitForOptions } from "./wait.ts";
 export { Intents } from "./intents.ts";
 export { shardForGuild } from "./snowflake.ts";
@@ -60,6 +69,7 @@ function start(options: SimulatorOptions): Simulator {
     closes: [],
     callbacks: [],
   };
+  const emitted: EmittedEvent[] = [];
   const nextId = createIdGenerator();
   const sessions = createSessionStore({
     ttlMs: opts.sessionTtlMs,
@@ -75,6 +85,10 @@ function start(options: SimulatorOptions): Simulator {
     resetAfterMs: opts.resetAfterMs,
     now: Date.now(),
   });
+  const recommended = () =>
+    opts.shards === "auto"
+      ? recommendShards(guilds.size(), opts.recommendGuildsPerShard, opts.maxGuildsPerShard)
+      : opts.shards;
   const interactions = createInteractionRegistry();
   const faults = createFaultQueue();
   // Set once the server listens; the handlers only run after that.
@@ -91,7 +105,7 @@ function start(options: SimulatorOptions): Simulator {
   const rest = createRestHandler({
     restAuthorization: opts.restAuthorization,
     gatewayUrl: () => `ws://${host}`,
-    shards: opts.shards,
+    shards: () => recommended(),
     limiter,
     interactions,
     interactionDeadlineMs: opts.interactionDeadlineMs,
@@ -107,6 +121,14 @@ function start(options: SimulatorOptions): Simulator {
     interactions,
     botId: opts.botId,
     nextId,
+    fanOut: createFanOut({
+      sessions,
+      skewMs: opts.fanOutSkewMs,
+      random: seededRandom(opts.seed),
+      log: emitted,
+      logLimit: opts.emittedLogLimit,
+    }),
+    enforceShardLimit: () => gateway.enforceShardLimit(),
   });
 
   const server = Deno.serve({
@@ -130,15 +152,11 @@ function start(options: SimulatorOptions): Simulator {
   });
   const port = server.addr.port;
   host = urlHost(opts.hostname, port);
-  log(`simulator listening on ${host}`);
+  log(`simulator listening on ${host} (seed ${opts.seed})`);
 
   let stopping: Promise<void> | undefined;
-  const shardCheck = (shardId: number) => {
-    if (!Number.isSafeInteger(shardId) || shardId < 0) {
-      throw new RangeError(`shardId must be an integer >= 0, got ${shardId}`);
-    }
-    return shardId;
-  };
+  const shardCheck = (shardId: number) => parseShardRef(shardId)[0];
+  const target = (ref: ShardRef) => gateway.target(...parseShardRef(ref));
 
   return {
     gatewayUrl: `ws://${host}`,
@@ -160,6 +178,10 @@ function start(options: SimulatorOptions): Simulator {
     get closes() {
       return records.closes;
     },
+    get emitted() {
+      return emitted;
+    },
+    seed: opts.seed,
     sessions: () =>
       sessions.all().map((s) => ({
         sessionId: s.id,
@@ -173,28 +195,30 @@ function start(options: SimulatorOptions): Simulator {
       [...new Set(gateway.openConnections().filter((c) => c.session).map((c) => c.shardId!))]
         .sort((a, b) => a - b),
     guildIds: (shardId, numShards) => guilds.forShard(shardId, numShards).map((g) => g.id),
+    guildCount: () => guilds.size(),
+    recommendedShards: () => recommended(),
     ...emitters,
-    dropConnection(shardId) {
-      gateway.close(gateway.target(shardCheck(shardId)), 4000, "Connection dropped (simulated).");
+    dropConnection(shard) {
+      gateway.close(target(shard), 4000, "Connection dropped (simulated).");
     },
-    sendReconnect(shardId) {
-      gateway.send(gateway.target(shardCheck(shardId)), 7, null);
+    sendReconnect(shard) {
+      gateway.send(target(shard), 7, null);
     },
-    sendInvalidSession(shardId, resumable) {
-      const conn = gateway.target(shardCheck(shardId));
+    sendInvalidSession(shard, resumable) {
+      const conn = target(shard);
       gateway.send(conn, 9, resumable);
       gateway.invalidate(conn, resumable);
     },
-    closeShard(shardId, code, reason) {
+    closeShard(shard, code, reason) {
       const valid = Number.isInteger(code) &&
         (code === 1000 || code === 1001 || (code >= 3000 && code <= 4999));
       if (!valid) {
         throw new RangeError(`closeShard code must be 1000, 1001 or 3000-4999, got ${code}`);
       }
-      gateway.close(gateway.target(shardCheck(shardId)), code, reason);
+      gateway.close(target(shard), code, reason);
     },
-    requestHeartbeat(shardId) {
-      gateway.send(gateway.target(shardCheck(shardId)), 1, null);
+    requestHeartbeat(shard) {
+      gateway.send(target(shard), 1, null);
     },
     pauseHeartbeatAcks(shardId, paused) {
       gateway.pauseAcks(shardId === "all" ? "all" : shardCheck(shardId), paused);

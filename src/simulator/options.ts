@@ -65,6 +65,10 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     identifyIntervalMs = 5000,
     guilds = 0,
     maxGuildsPerShard = 2500,
+    recommendGuildsPerShard = 1000,
+    fanOutSkewMs = 20,
+    seed = Math.floor(Math.random() * 2 ** 32),
+    emittedLogLimit = 100_000,
     allowedPrivilegedIntents = 0,
     sessionTtlMs = 180_000,
     replayBufferSize = 10_000,
@@ -92,7 +96,12 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     );
   }
   integer("port", port, 0, 65_535);
-  integer("shards", shards, 1);
+  if (shards !== "auto" && !(typeof shards === "number" && Number.isSafeInteger(shards))) {
+    throw new TypeError(
+      `Simulator option "shards" must be an integer or "auto", got ${JSON.stringify(shards)}`,
+    );
+  }
+  if (shards !== "auto") integer("shards", shards, 1);
   integer("maxConcurrency", maxConcurrency, 1);
   integer("sessionStartTotal", sessionStartTotal, 1);
   integer("sessionStartRemaining", sessionStartRemaining, 0, sessionStartTotal);
@@ -107,6 +116,10 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
   integer("identifyIntervalMs", identifyIntervalMs, 0);
   integer("guilds", guilds, 0, 10_000_000);
   integer("maxGuildsPerShard", maxGuildsPerShard, 1);
+  integer("recommendGuildsPerShard", recommendGuildsPerShard, 1);
+  integer("fanOutSkewMs", fanOutSkewMs, 0, 10_000);
+  integer("seed", seed, 0, 2 ** 32 - 1);
+  integer("emittedLogLimit", emittedLogLimit, 1);
   integer("allowedPrivilegedIntents", allowedPrivilegedIntents, 0);
   if ((allowedPrivilegedIntents & ~PRIVILEGED_INTENTS) !== 0) {
     throw new RangeError(
@@ -141,6 +154,10 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     identifyIntervalMs,
     guilds,
     maxGuildsPerShard,
+    recommendGuildsPerShard,
+    fanOutSkewMs,
+    seed,
+    emittedLogLimit,
     allowedPrivilegedIntents,
     sessionTtlMs,
     replayBufferSize,

@@ -13,7 +13,8 @@ import type { CallbackRecord } from "./types.ts";
 export interface RestContext {
   restAuthorization: string;
   gatewayUrl: () => string;
-  shards: number;
+  /** The recommended shard count now. */
+  shards: () => number;
   limiter: IdentifyLimiter;
   interactions: InteractionRegistry;
   interactionDeadlineMs: number;
@@ -93,7 +94,7 @@ export function createRestHandler(
     if (fault) return faultResponse(fault);
     return json(200, {
       url: ctx.gatewayUrl(),
-      shards: ctx.shards,
+      shards: ctx.shards(),
       session_start_limit: ctx.limiter.limit(Date.now()),
     });
   };

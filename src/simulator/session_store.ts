@@ -22,6 +22,12 @@ export interface Session {
   expireOnDetach: boolean;
   buffer: ReplayBuffer;
   ttlTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * Dispatches assigned an `s` but held back by a fan-out delay, oldest first
+   * (later ones queue behind them: one session's order is never changed).
+   */
+  outbox: { at: number; text: string }[];
+  outboxTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** Fields a new session needs. */
@@ -39,12 +45,21 @@ export interface SessionStore {
   all(): Session[];
   /** Assigns the next `s`, buffers the dispatch and delivers it if connected. */
   dispatch(session: Session, t: string, d: unknown): number;
+  /**
+   * Like `dispatch`, with `d` already serialized (so copies of one event carry
+   * the same text) and delivery held back `delayMs` (the `s` is assigned now;
+   * anything dispatched later on the session waits behind it).
+   */
+  dispatchText(session: Session, t: string, dJson: string, delayMs?: number): number;
   attach(session: Session, sink: SessionSink): void;
   /** Connection gone: start the resume window (or expire at once if doomed). */
   detach(session: Session): void;
   expire(session: Session, why: string): void;
-  /** Live session of a shard: connected first, then the newest. */
-  primary(shardId: number): Session | undefined;
+  /**
+   * Live session of a shard: connected first, then the newest. `numShards`
+   * narrows it to one shard count; `guildId` to sessions that serve the guild.
+   */
+  primary(shardId: number, numShards?: number, guildId?: string): Session | undefined;
   /** Live sessions whose `(shard, num_shards)` covers a guild (DMs: shard 0). */
   covering(guildId: string | null): Session[];
   /** Clears every timer. */
@@ -68,14 +83,51 @@ export function createSessionStore(
   const live = new Set<Session>();
   let serial = 0;
 
+  const flush = (session: Session) => {
+    session.outboxTimer = undefined;
+    const now = Date.now();
+    while (session.outbox.length > 0 && session.outbox[0].at <= now) {
+      session.connection?.deliver(session.outbox.shift()!.text);
+    }
+    if (session.outbox.length > 0) {
+      session.outboxTimer = setTimeout(() => flush(session), session.outbox[0].at - now);
+    }
+  };
+
+  const dropOutbox = (session: Session) => {
+    clearTimeout(session.outboxTimer);
+    session.outboxTimer = undefined;
+    session.outbox = [];
+  };
+
   const expire = (session: Session, why: string) => {
     if (session.expired) return;
     clearTimeout(session.ttlTimer);
     session.ttlTimer = undefined;
     session.expired = true;
     live.delete(session);
+    dropOutbox(session);
     session.buffer.clear(); // free memory; an expired session never replays
     log(`session ${session.id} (shard ${session.shardId}) expired: ${why}`);
+  };
+
+  const dispatchText: SessionStore["dispatchText"] = (session, t, dJson, delayMs = 0) => {
+    const s = session.seq + 1;
+    // Same text as JSON.stringify({ op: 0, d, s, t }).
+    const text = `{"op":0,"d":${dJson},"s":${s},"t":${JSON.stringify(t)}}`;
+    session.seq = s;
+    session.buffer.push({ s, text });
+    if (session.connection === null) return s;
+    if (delayMs <= 0 && session.outbox.length === 0) {
+      session.connection.deliver(text);
+      return s;
+    }
+    const at = Math.max(Date.now() + Math.max(0, delayMs), session.outbox.at(-1)?.at ?? 0);
+    session.outbox.push({ at, text });
+    if (session.outboxTimer === undefined) {
+      session.outboxTimer = setTimeout(() => flush(session), at - Date.now());
+    }
+    return s;
   };
 
   return {
@@ -89,6 +141,7 @@ export function createSessionStore(
         connection: null,
         expireOnDetach: false,
         buffer: createReplayBuffer(bufferSize),
+        outbox: [],
       };
       sessions.set(session.id, session);
       live.add(session);
@@ -96,22 +149,22 @@ export function createSessionStore(
     },
     get: (id) => sessions.get(id),
     all: () => [...sessions.values()],
+    dispatchText,
     dispatch(session, t, d) {
-      const s = session.seq + 1;
       // Serialize first: a body that cannot be serialized must not burn a seq.
-      const text = JSON.stringify({ op: 0, d, s, t });
-      session.seq = s;
-      session.buffer.push({ s, text });
-      session.connection?.deliver(text);
-      return s;
+      return dispatchText(session, t, JSON.stringify(d) ?? "null");
     },
     attach(session, sink) {
+      // A resume replays from the buffer, held-back dispatches included.
+      dropOutbox(session);
       clearTimeout(session.ttlTimer);
       session.ttlTimer = undefined;
       session.connection = sink;
     },
     detach(session) {
       session.connection = null;
+      // Held-back dispatches are in the replay buffer: a resume sends them.
+      dropOutbox(session);
       if (session.expired) return;
       if (session.expireOnDetach || ttlMs === 0) {
         expire(session, "disconnected without resume window");
@@ -124,10 +177,12 @@ export function createSessionStore(
       );
     },
     expire,
-    primary(shardId) {
+    primary(shardId, numShards, guildId) {
       let best: Session | undefined;
       for (const s of live) {
         if (s.shardId !== shardId) continue;
+        if (numShards !== undefined && s.numShards !== numShards) continue;
+        if (guildId !== undefined && shardForGuild(guildId, s.numShards) !== shardId) continue;
         if (!best) best = s;
         else if ((s.connection !== null) !== (best.connection !== null)) {
           if (s.connection !== null) best = s;
@@ -144,6 +199,7 @@ export function createSessionStore(
       for (const s of sessions.values()) {
         clearTimeout(s.ttlTimer);
         s.ttlTimer = undefined;
+        dropOutbox(s);
       }
     },
   };

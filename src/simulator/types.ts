@@ -14,8 +14,20 @@ export interface SimulatorOptions {
   hostname?: string;
   /** 0 picks a free port. @default {0} */
   port?: number;
-  /** Recommended shard count returned by `/gateway/bot`. @default {1} */
-  shards?: number;
+  /**
+   * Shard count `/gateway/bot` recommends: a fixed number, or `"auto"` to
+   * follow the bot's current guild count like Discord:
+   * `max(1, ceil(guilds / recommendGuildsPerShard))`, raised if needed so no
+   * shard holds more than `maxGuildsPerShard`, and rounded up to a multiple of
+   * 16 past 150,000 guilds. It grows with {@linkcode Simulator.addGuilds}.
+   * @default {1}
+   */
+  shards?: number | "auto";
+  /**
+   * Guilds per shard behind `shards: "auto"` (Discord: about 1000). Lower it
+   * to watch the recommendation move with a few dozen guilds. @default {1000}
+   */
+  recommendGuildsPerShard?: number;
   /** Identify buckets (`shard_id % maxConcurrency`). @default {1} */
   maxConcurrency?: number;
   /** `session_start_limit.total`. @default {1000} */
@@ -37,8 +49,28 @@ export interface SimulatorOptions {
   identifyIntervalMs?: number;
   /** Number of guilds the bot is in at start. @default {0} */
   guilds?: number;
-  /** More guilds than this on one shard closes identify with 4011. @default {2500} */
+  /**
+   * More guilds than this on one shard closes identify and resume with 4011
+   * (sharding required), and closes a connected shard with 4011 when guilds
+   * added at runtime push it over (the simulator's model of Discord refusing
+   * an over-full shard). @default {2500}
+   */
   maxGuildsPerShard?: number;
+  /**
+   * When an event goes to two or more connected sessions (two shard sets
+   * side by side while resharding), each copy is held back a random 0 to
+   * `fanOutSkewMs` ms, so the sets see it at slightly different times and
+   * events may interleave differently across sets. A session's own order
+   * never changes. 0 sends every copy at once. @default {20}
+   */
+  fanOutSkewMs?: number;
+  /**
+   * Seed of the simulator's random choices (the fan-out skew); read it back
+   * from {@linkcode Simulator.seed} to replay a run. @default {a random 32-bit integer}
+   */
+  seed?: number;
+  /** Logical events kept in {@linkcode Simulator.emitted} (oldest dropped). @default {100_000} */
+  emittedLogLimit?: number;
   /**
    * Privileged intents enabled for the application (bits 1, 8, 15).
    * @default {0}
@@ -147,7 +179,33 @@ export interface Delivery {
   shardId: number;
   numShards: number;
   s: number;
+  /** How long this copy was held back (fan-out skew), ms. */
+  delayMs: number;
 }
+
+/**
+ * One logical event the simulator emitted (one record however many shard
+ * sets got a copy): the truth to check exactly-once delivery against.
+ */
+export interface EmittedEvent {
+  /** 1, 2, 3... in emission order; keeps counting when old records are dropped. */
+  id: number;
+  t: string;
+  /** Guild the event is about; null for events not tied to a guild (DMs). */
+  guildId: string | null;
+  /**
+   * `eventKey(t, d)`: `t` and a hash of the raw `d` every full copy carries
+   * (copies narrowed by a session's missing intents differ, as on Discord).
+   * Events with byte-identical bodies share a key.
+   */
+  key: string;
+  at: number;
+  /** Every session that got a copy (none when intents filtered it everywhere). */
+  deliveries: Delivery[];
+}
+
+/** A shard: its id (the newest connected session of that id), or `[shardId, numShards]`. */
+export type ShardRef = number | readonly [shardId: number, numShards: number];
 
 /**
  * Result of an emit helper. `s` is the sequence number in the target shard's
@@ -159,6 +217,10 @@ export interface Emitted<T> {
   s: number | null;
   d: T;
   deliveries: Delivery[];
+  /** Id of the logical event in {@linkcode Simulator.emitted}. */
+  eventId: number;
+  /** Its key (`eventKey(t, d)`). */
+  key: string;
 }
 
 /** Options of {@linkcode Simulator.emitMessageCreate}. */
@@ -187,6 +249,20 @@ export interface MessageUpdateOptions {
   partial?: boolean;
 }
 
+/** Options of {@linkcode Simulator.emitGuildMemberAdd}. */
+export interface GuildMemberAddOptions {
+  /** Guild joined; default one of the shard's guilds. */
+  guildId?: string;
+}
+
+/** Options of {@linkcode Simulator.emitGuildUpdate}. */
+export interface GuildUpdateOptions {
+  /** Guild updated; default one of the shard's guilds. */
+  guildId?: string;
+  /** New name. @default {the guild's name with an update counter} */
+  name?: string;
+}
+
 /** Options of {@linkcode Simulator.emitInteraction}. */
 export interface InteractionOptions {
   /** 2 command, 3 component, 4 autocomplete, 5 modal submit (1 PING is HTTP-only). */
@@ -195,6 +271,16 @@ export interface InteractionOptions {
   withMessage?: boolean;
   /** Guild; default one of the shard's guilds. */
   guildId?: string;
+}
+
+/** Result of {@linkcode Simulator.addGuilds}. */
+export interface AddGuildsResult {
+  /** The new guilds, in join order. */
+  guildIds: string[];
+  /** Their GUILD_CREATE events, in the same order. */
+  events: EmittedEvent[];
+  /** Connected sessions closed with 4011 because they became over-full. */
+  closed: { sessionId: string; shardId: number; numShards: number }[];
 }
 
 /** REST routes whose answers can be faulted. */
@@ -227,52 +313,94 @@ export interface Simulator {
   readonly callbacks: readonly CallbackRecord[];
   /** Every closed gateway connection. */
   readonly closes: readonly CloseRecord[];
+  /**
+   * Every logical event the emit helpers, {@linkcode Simulator.addGuilds} and
+   * {@linkcode Simulator.dispatchGuildEvent} sent, one record each however
+   * many sessions got a copy (live array: poll it). Per-session traffic
+   * (READY, its GUILD_CREATE backfill, answers to commands, `dispatch()`) is
+   * not listed. Check exactly-once delivery against the `key`s.
+   */
+  readonly emitted: readonly EmittedEvent[];
+  /** Seed of the random choices (given, or drawn at start). */
+  readonly seed: number;
   /** Snapshot of every session ever created. */
   sessions(): SessionInfo[];
   /** Shard ids with a session attached to an open connection. */
   connectedShards(): number[];
   /** Ids of the bot's guilds routing to `shardId` for `numShards`. */
   guildIds(shardId: number, numShards: number): string[];
+  /** Number of guilds the bot is in (those in an outage included). */
+  guildCount(): number;
+  /** The shard count `/gateway/bot` recommends now. */
+  recommendedShards(): number;
 
-  /** Sends a raw dispatch to the shard's primary session; returns its `s`. */
-  dispatch(shardId: number, t: string, d: unknown): number;
+  /**
+   * The bot joins `count` new guilds. Guild ids spread evenly over any shard
+   * count. A connected shard that ends up with more than `maxGuildsPerShard`
+   * guilds is closed with 4011 first (and never sees the new guilds); then
+   * each guild is announced with a GUILD_CREATE (a join) to every live session
+   * covering it, as one logical event per guild.
+   */
+  addGuilds(count: number): AddGuildsResult;
+  /**
+   * Sends `d` as `t` to every live session covering `guildId` (null: shard 0
+   * of every shard count, like a DM), with no intent filtering; recorded in
+   * {@linkcode Simulator.emitted}. The guild must be one of the bot's.
+   */
+  dispatchGuildEvent(guildId: string | null, t: string, d: unknown): EmittedEvent;
+  /** Sends a raw dispatch to the shard's primary session only; returns its `s`. */
+  dispatch(shard: ShardRef, t: string, d: unknown): number;
   /** A realistic ~1.5 KB MESSAGE_CREATE in one of the shard's guilds (or a DM on shard 0). */
   emitMessageCreate(
-    shardId: number,
+    shard: ShardRef,
     opts?: MessageCreateOptions,
   ): Emitted<Record<string, unknown>>;
   /** A full MESSAGE_UPDATE, or the legacy partial form with `partial: true`. */
   emitMessageUpdate(
-    shardId: number,
+    shard: ShardRef,
     opts: MessageUpdateOptions,
   ): Emitted<Record<string, unknown>>;
   /** An INTERACTION_CREATE; its callback must arrive within `interactionDeadlineMs`. */
   emitInteraction(
-    shardId: number,
+    shard: ShardRef,
     opts: InteractionOptions,
   ): Emitted<Record<string, unknown>>;
-  /** A guild join (new id on the shard), or the return of a guild in an outage. */
+  /**
+   * A guild join (new id on the shard), or the return of a guild in an outage.
+   * A join that pushes connected shards over `maxGuildsPerShard` closes them
+   * with 4011 first, as {@linkcode Simulator.addGuilds} does.
+   */
   emitGuildCreate(
-    shardId: number,
+    shard: ShardRef,
     guildId?: string,
   ): Emitted<Record<string, unknown>>;
   /** GUILD_DELETE: an outage (`unavailable: true`) or the bot leaving. */
   emitGuildDelete(
-    shardId: number,
+    shard: ShardRef,
     guildId: string,
     unavailable: boolean,
   ): Emitted<Record<string, unknown>>;
+  /** GUILD_MEMBER_ADD of a new user (needs the GUILD_MEMBERS intent). */
+  emitGuildMemberAdd(
+    shard: ShardRef,
+    opts?: GuildMemberAddOptions,
+  ): Emitted<Record<string, unknown>>;
+  /** GUILD_UPDATE with a new name (needs the GUILDS intent). */
+  emitGuildUpdate(
+    shard: ShardRef,
+    opts?: GuildUpdateOptions,
+  ): Emitted<Record<string, unknown>>;
 
   /** Closes the shard's socket with 4000 (Deno cannot drop TCP); the session stays resumable. */
-  dropConnection(shardId: number): void;
+  dropConnection(shard: ShardRef): void;
   /** Sends op 7 Reconnect. */
-  sendReconnect(shardId: number): void;
+  sendReconnect(shard: ShardRef): void;
   /** Sends op 9; `resumable: false` also ends the session. */
-  sendInvalidSession(shardId: number, resumable: boolean): void;
+  sendInvalidSession(shard: ShardRef, resumable: boolean): void;
   /** Closes the shard's socket with `code`; the session survives per the close code table. */
-  closeShard(shardId: number, code: number, reason?: string): void;
+  closeShard(shard: ShardRef, code: number, reason?: string): void;
   /** Sends op 1 (the client must beat at once). */
-  requestHeartbeat(shardId: number): void;
+  requestHeartbeat(shard: ShardRef): void;
   /** Stops (or restarts) op 11 answers for one shard or all connections. */
   pauseHeartbeatAcks(shardId: number | "all", paused: boolean): void;
   /**
