@@ -95,6 +95,21 @@ export interface Config {
   retryMaxDelayMs: number;
   /** Whether interactions deferred by the proxy answer ephemerally. */
   deferEphemeral: boolean;
+  /** Resharding without downtime (see the README's "Resharding"). */
+  resharding: {
+    /** `RESHARDING`: off = no checks, 4011 is fatal, `POST /reshard` answers 409. */
+    enabled: boolean;
+    /** `RESHARD_CHECK_INTERVAL_MS`: how often guilds are counted against capacity; 0 = never. */
+    checkIntervalMs: number;
+    /** `RESHARD_PERCENTAGE`: reshard when guilds reach this share of `shards x 2500`. */
+    percentage: number;
+    /** `LARGE_BOT_SHARDING`: shard counts in multiples of 16 (`auto`: >100k guilds or max_concurrency >= 16). */
+    largeBotSharding: boolean | "auto";
+    /** `RESHARD_SESSION_RESERVE`: session starts kept for the old set; `undefined` = its shard count. */
+    sessionReserve?: number;
+    /** `RESHARD_OVERLAP_MS`: how long both sets deliver through the dedupe. */
+    overlapMs: number;
+  };
   /** On SIGTERM/SIGINT, how long the queue may keep delivering before the rest is journaled, ms. */
   shutdownDrainMs: number;
   /** How often resumable sessions are written to `DATA_DIR`, ms. */
@@ -171,6 +186,12 @@ const EXAMPLES: Record<string, string> = {
   DEAD_LETTERS_MAX_BYTES: "DEAD_LETTERS_MAX_BYTES=256MiB",
   RETRY_MAX_DELAY_MS: "RETRY_MAX_DELAY_MS=30000",
   DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
+  RESHARDING: "RESHARDING=true",
+  RESHARD_CHECK_INTERVAL_MS: "RESHARD_CHECK_INTERVAL_MS=28800000  (8 hours; 0 turns the check off)",
+  RESHARD_PERCENTAGE: "RESHARD_PERCENTAGE=80",
+  LARGE_BOT_SHARDING: "LARGE_BOT_SHARDING=auto  (or true, false)",
+  RESHARD_SESSION_RESERVE: "RESHARD_SESSION_RESERVE=16",
+  RESHARD_OVERLAP_MS: "RESHARD_OVERLAP_MS=5000",
   SHUTDOWN_DRAIN_MS: "SHUTDOWN_DRAIN_MS=5000",
   SESSION_SAVE_INTERVAL_MS: "SESSION_SAVE_INTERVAL_MS=500",
   EVENT_ALLOWLIST: "EVENT_ALLOWLIST=MESSAGE_CREATE,INTERACTION_CREATE,GUILD_CREATE",
@@ -448,6 +469,17 @@ export function loadConfig(env: Env): Config {
     },
     retryMaxDelayMs: int("RETRY_MAX_DELAY_MS", 30_000, 1_000, 3_600_000)!,
     deferEphemeral: bool("DEFER_EPHEMERAL", false),
+    resharding: {
+      enabled: bool("RESHARDING", true),
+      checkIntervalMs: int("RESHARD_CHECK_INTERVAL_MS", 8 * 3_600_000, 0, 7 * 24 * 3_600_000)!,
+      percentage: int("RESHARD_PERCENTAGE", 80, 1, 100)!,
+      largeBotSharding: (() => {
+        const v = oneOf("LARGE_BOT_SHARDING", ["auto", "true", "false"] as const, "auto");
+        return v === "auto" ? "auto" as const : v === "true";
+      })(),
+      sessionReserve: int("RESHARD_SESSION_RESERVE", undefined, 0, 1_000_000),
+      overlapMs: int("RESHARD_OVERLAP_MS", 5_000, 100, 600_000)!,
+    },
     shutdownDrainMs: int("SHUTDOWN_DRAIN_MS", 5_000, 0, 600_000)!,
     sessionSaveIntervalMs: int("SESSION_SAVE_INTERVAL_MS", 500, 50, 60_000)!,
     log: {

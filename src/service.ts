@@ -1,13 +1,15 @@
 /**
  * Wires the stages together, in the order data flows:
- * Discord -> shards -> shaping -> delivery queue -> transport -> handler.
+ * Discord -> shard set -> shaping -> delivery queue -> transport -> handler.
  * The entry point, the demo and the tests all start the service through here.
  * @module
  */
 import type { Config } from "../configs.ts";
-import { type GatewayManager, ShardState } from "../deps.ts";
+import type { GatewayManager } from "../deps.ts";
+import { adoptOtherRanges } from "./adopt_ranges.ts";
+import type { Controller } from "./controller.ts";
+import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import {
-  adoptJournal,
   type CloseReport,
   createCounters,
   createDeliveryQueue,
@@ -16,40 +18,48 @@ import {
   createSqliteJournal,
   type DeliveryCounters,
   type DeliveryQueue,
+  type FileDeadLetters,
   type Journal,
   type QueuedEvent,
+  redeliverDeadLetters,
+  type RedeliverResult,
 } from "./delivery/mod.ts";
 import {
   createFileSessionStore,
   createIdentifyQueue,
-  createShardGateway,
   type FatalGatewayError,
+  type GatewayCommand,
   type IdentifyQueue,
   type SessionRecord,
   type SessionStore,
+  type ShardGroup,
 } from "./gateway/mod.ts";
-import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
 import { checkResumeGatewayUrl } from "./gateway/resume_url.ts";
-import {
-  type FileDeadLetters,
-  redeliverDeadLetters,
-  type RedeliverResult,
-} from "./delivery/mod.ts";
-import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
-import type { Controller } from "./controller.ts";
 import type { Logger } from "./log.ts";
+import {
+  createOverlapDedupe,
+  createResharder,
+  type OverlapDedupe,
+  type PreparedSet,
+  type ReshardAnswer,
+  type Resharder,
+  type ReshardReason,
+  type ReshardStatus,
+} from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
-import { createShaper, type Shaper } from "./shaping/mod.ts";
+import { createShardSet, type SetMode, type ShardSet } from "./shard_set.ts";
+import { SYNTHETIC_EVENTS } from "./shaping/event_names.ts";
+import type { Shaper } from "./shaping/mod.ts";
 import { createHttpTransport, type Transport } from "./transport/mod.ts";
 
 /** Replaceable parts; every default is built from the config. */
 export interface ServiceOverrides {
   transport?: Transport;
-  /** Replaces the shaping stage; `emit` queues events it creates later. */
+  /** Replaces the shaping stage (one per shard set); `emit` queues events it creates later. */
   shaper?: (emit: (event: QueuedEvent) => void) => Shaper;
   identifyQueue?: (info: GatewayBotInfo) => IdentifyQueue;
   sessionStore?: SessionStore;
-  /** Called with the gateway manager before shards spawn: replace any of its methods here. */
+  /** Called with each shard set's gateway manager before shards spawn: replace any of its methods. */
   gateway?: (gateway: GatewayManager) => void;
 }
 
@@ -68,7 +78,7 @@ export interface ServiceOptions {
 
 /** Gateway lifecycle facts for health and metrics. */
 export interface GatewayStats {
-  /** This process's shards and the bot's total (set once started). */
+  /** The live shard set: this process's shards and the bot's total (set once started). */
   range?: { first: number; last: number; total: number };
   /** `GET /gateway/bot` at start. */
   info?: GatewayBotInfo;
@@ -76,7 +86,7 @@ export interface GatewayStats {
   resumes: number;
   /** Disconnects by close code. */
   closesByCode: Map<number, number>;
-  /** Since when a shard is not READY/RESUMED (absent = live). */
+  /** Since when a shard of the live set is not READY/RESUMED (absent = live). */
   downSince: Map<number, number>;
   startedAt?: number;
 }
@@ -88,12 +98,12 @@ export interface Service {
   readonly counters: DeliveryCounters;
   /** The delivery queue; throws before `start()`. */
   readonly queue: DeliveryQueue;
-  /** Set once `start` fetched `/gateway/bot`. */
-  gateway?: GatewayManager;
-  /** Shards of this process that are READY or RESUMED (the range minus `stats.downSince`). */
+  /** The live shard set's group (set once started). */
+  readonly group?: ShardGroup;
+  /** Shards of the live set that are READY or RESUMED (the range minus `stats.downSince`). */
   readonly readyShards: ReadonlySet<number>;
-  /** The shaping stage (set once started): guild facts per shard, cache sizes. */
-  shaper?: Shaper;
+  /** The live set's shaping stage (set once started): guild facts per shard, cache sizes. */
+  readonly shaper?: Shaper;
   /** Identifies, resumes, disconnects. */
   readonly stats: GatewayStats;
   /** Fetches `/gateway/bot`, resumes stored sessions, identifies the rest. Resolves once spawning began. */
@@ -102,7 +112,17 @@ export interface Service {
   readonly allReady: Promise<void>;
   /** Resolves with the first fatal gateway error (bad token, disallowed intents, ...). */
   readonly fatal: Promise<FatalGatewayError>;
-  /** Writes the shards' resumable sessions now (also done every `SESSION_SAVE_INTERVAL_MS`). */
+  /**
+   * Sends a gateway command to a shard of the set that is live for delivery; a presence
+   * (op 3) is remembered, so a reshard's new set identifies with it.
+   * @throws {ShardUnavailableError}
+   */
+  send(shardId: number, payload: GatewayCommand): Promise<void>;
+  /** Starts a reshard (`POST /reshard`): 202 with the plan, or why not. */
+  reshard(request: { totalShards?: number; reason?: ReshardReason }): Promise<ReshardAnswer>;
+  /** Where resharding stands (`GET /reshard`). */
+  reshardStatus(): ReshardStatus;
+  /** Writes the live set's resumable sessions now (also every `SESSION_SAVE_INTERVAL_MS`). */
   saveSessions(): Promise<void>;
   /**
    * Closes shards with a resumable code, delivers for up to `drainMs`, journals the
@@ -157,31 +177,33 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   let deliveryTransport: Transport | undefined;
   let deadLetterSink: FileDeadLetters | undefined;
   let queue: DeliveryQueue | undefined;
-  let totalShards = 0;
   let saveTimer: ReturnType<typeof setInterval> | undefined;
   let progressTimer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
+  /** The set whose events are delivered and whose sessions are stored. */
+  let live: ShardSet | undefined;
+  /** A reshard's new set, while it is prepared and switched to. */
+  let next: { set: ShardSet; failure?: string } | undefined;
+  /** Where commands go: the new set from the moment the switch begins. */
+  let commandSet: ShardSet | undefined;
+  let dedupe: OverlapDedupe | undefined;
+  let resharder: Resharder | undefined;
+  /** The last presence set through the API (op 3 `d`), for a new set's identify. */
+  let presence: unknown;
 
-  /** Resumable sessions as of now; `final` once everything undelivered is journaled. */
-  const currentSessions = (): SessionRecord[] => {
-    const out: SessionRecord[] = [];
-    for (const [id, shard] of service.gateway?.shards ?? []) {
-      if (!shard.sessionId || shard.state === ShardState.Offline) continue;
-      const last = shard.previousSequenceNumber ?? 0;
-      out.push({
-        shardId: id,
-        sessionId: shard.sessionId,
-        resumeGatewayUrl: shard.resumeGatewayUrl,
-        totalShards,
-        seq: queue ? queue.resumeSeq(id, shard.sessionId, last) : last,
-        savedAt: Date.now(),
-      });
-    }
-    return out;
-  };
+  /** Resumable sessions of the live set; `seq` never passes what was delivered or journaled. */
+  const currentSessions = (): SessionRecord[] =>
+    (live?.group.sessions() ?? []).map((s) => ({
+      shardId: s.shardId,
+      sessionId: s.sessionId,
+      resumeGatewayUrl: s.resumeGatewayUrl,
+      totalShards: s.totalShards,
+      seq: queue ? queue.resumeSeq(s.shardId, s.sessionId, s.lastSeq) : s.lastSeq,
+      savedAt: Date.now(),
+    }));
 
   /** Stored sessions this process can resume; the rest are reported and dropped. */
-  const usableSessions = async (first: number, last: number, gatewayUrl: string) => {
+  const usableSessions = async (total: number, first: number, last: number, gatewayUrl: string) => {
     const usable = new Map<number, SessionRecord>();
     for (const r of await sessionStore.load()) {
       if (r.shardId < first || r.shardId > last) continue;
@@ -194,11 +216,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         });
         continue;
       }
-      if (r.totalShards !== totalShards) {
+      if (r.totalShards !== total) {
         logger.warn("stored session was made for another shard count; identifying instead", {
           shard: r.shardId,
           stored: r.totalShards,
-          now: totalShards,
+          now: total,
         });
         continue;
       }
@@ -207,54 +229,35 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     return usable;
   };
 
-  /**
-   * Journals and session files left in `DATA_DIR` by another shard range (the range was
-   * changed) are taken over, not abandoned: their events are delivered from this journal,
-   * their sessions for shards of this range are resumed.
-   */
-  const adoptOtherRanges = async (into: Journal, ownJournal: string, last: number) => {
-    for (const name of await dataDir.list("journal-")) {
-      if (name === ownJournal || !name.endsWith(".sqlite")) continue;
-      const path = `${config.dataDir}/${name}`;
-      const other = createSqliteJournal({ path });
-      const moved = adoptJournal(other, into);
-      other.close();
-      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
-      logger.warn("took over the journal of another shard range; its events are delivered", {
-        file: name,
-        events: moved,
+  /** The shard count to run: TOTAL_SHARDS, else the last reshard's (stored sessions), else Discord's. */
+  const chooseTotal = async (info: GatewayBotInfo) => {
+    if (config.totalShards !== undefined) return config.totalShards;
+    const totals = new Set((await sessionStore.load()).map((r) => r.totalShards));
+    const stored = totals.size === 1 ? [...totals][0] : undefined;
+    if (stored !== undefined && stored !== info.shards && config.resharding.enabled) {
+      logger.info("running the shard count of the last reshard, not Discord's recommendation", {
+        stored,
+        recommended: info.shards,
       });
+      return stored;
     }
-    if (overrides.sessionStore) return;
-    const own = await sessionStore.load();
-    const have = new Set(own.map((r) => r.shardId));
-    const adopted: SessionRecord[] = [];
-    const others = (await dataDir.list("sessions-")).filter((n) =>
-      n !== sessionsFile && n.endsWith(".json")
-    );
-    for (const name of others) {
-      const path = `${config.dataDir}/${name}`;
-      const records = await createFileSessionStore({ path, token: config.discordToken, logger })
-        .load();
-      for (const r of records) {
-        if (r.shardId < config.firstShardId || r.shardId > last || have.has(r.shardId)) continue;
-        have.add(r.shardId);
-        adopted.push(r);
-      }
-    }
-    if (adopted.length > 0) await sessionStore.save([...own, ...adopted]);
-    for (const name of others) {
-      await Deno.remove(`${config.dataDir}/${name}`).catch(() => {});
-      logger.warn("took over the sessions file of another shard range", {
-        file: name,
-        adopted: adopted.length,
-      });
-    }
+    return info.shards;
+  };
+
+  const started = (): { queue: DeliveryQueue; live: ShardSet } => {
+    if (!queue || !live) throw new Error("the service has not started");
+    return { queue, live };
   };
 
   const service: Service = {
     config,
     counters,
+    get group() {
+      return live?.group;
+    },
+    get shaper() {
+      return live?.shaper;
+    },
     get readyShards() {
       const ready = new Set<number>();
       const range = stats.range;
@@ -268,8 +271,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     allReady: allReady.promise,
     fatal: fatal.promise,
     get queue(): DeliveryQueue {
-      if (!queue) throw new Error("the service has not started");
-      return queue;
+      return started().queue;
     },
     async start() {
       const info = await fetchGatewayBot(rest, {
@@ -277,19 +279,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         signal: abort.signal,
         ...options.restRetry,
       });
-      totalShards = config.totalShards ?? info.shards;
+      const totalShards = await chooseTotal(info);
+      const first = config.firstShardId;
       const lastShardId = config.lastShardId ?? totalShards - 1;
-      const owned = lastShardId - config.firstShardId + 1;
-      stats.range = { first: config.firstShardId, last: lastShardId, total: totalShards };
+      const owned = lastShardId - first + 1;
+      const partial = first !== 0 || lastShardId !== totalShards - 1;
+      stats.range = { first, last: lastShardId, total: totalShards };
       stats.info = info;
       stats.startedAt = Date.now();
-      for (let id = config.firstShardId; id <= lastShardId; id++) {
-        stats.downSince.set(id, Date.now());
-      }
       logger.info("gateway info from the REST proxy", {
         recommendedShards: info.shards,
         totalShards,
-        shards: `${config.firstShardId}-${lastShardId}`,
+        shards: `${first}-${lastShardId}`,
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         sessionStartsRemaining: info.sessionStartLimit.remaining,
       });
@@ -299,8 +300,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         path: `${config.dataDir}/${journalFile}`,
         synchronous: config.queue.journalSync,
       });
-      await adoptOtherRanges(journal, journalFile, lastShardId);
-      const sessions = await usableSessions(config.firstShardId, lastShardId, info.url);
+      await adoptOtherRanges({
+        config,
+        dataDir,
+        logger,
+        journal,
+        journalFile,
+        sessions: overrides.sessionStore ? undefined : { store: sessionStore, file: sessionsFile },
+        lastShardId,
+      });
+      const sessions = await usableSessions(totalShards, first, lastShardId, info.url);
       if (sessions.size > 0) {
         logger.info("resuming stored sessions instead of identifying", {
           resuming: sessions.size,
@@ -345,20 +354,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         poisonAfterAttempts: config.delivery.poisonAfterAttempts,
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
-      const emit = (event: QueuedEvent) => q.push(event);
-      const defaultShaper = overrides.shaper?.(emit) ?? createShaper({
-        counters,
-        emit,
-        allow: config.shaping.allow,
-        deny: config.shaping.deny,
-        dedupeMessageUpdates: config.shaping.dedupeMessageUpdates,
-        editedMessagesMax: config.shaping.editedMessagesMax,
-        editedMessagesTtlMs: config.shaping.editedMessagesTtlMs,
-        guildLoadTimeoutMs: config.shaping.guildLoadTimeoutMs,
-        forwardGuildOutages: config.shaping.forwardGuildOutages,
-      });
-      const shaper = service.shaper = controller.shaper?.(ctx, defaultShaper, emit) ??
-        defaultShaper;
       const defaultQueue = overrides.identifyQueue ? undefined : createIdentifyQueue({
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         intervalMs: config.spawnShardDelayMs,
@@ -368,76 +363,217 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
       });
       const baseQueue = overrides.identifyQueue?.(info) ?? defaultQueue!;
+      // One limiter for every set: a reshard's new set shares the buckets with the old one.
       const identifyQueue = controller.identifyQueue?.(ctx, info, baseQueue) ?? baseQueue;
-      const next = (dispatch: GatewayDispatch, payload: DispatchPayload) => {
-        for (const event of shaper.shape(dispatch, payload)) q.push(event);
-      };
       const startedAt = Date.now();
+
+      const makeSet = (
+        total: number,
+        last: number,
+        stored: ReadonlyMap<number, SessionRecord> | undefined,
+        mode: SetMode,
+      ): ShardSet => {
+        const set: ShardSet = createShardSet({
+          config,
+          logger,
+          controller,
+          overrides,
+          counters,
+          info,
+          totalShards: total,
+          firstShardId: first,
+          lastShardId: last,
+          identifyQueue,
+          sessions: stored,
+          presence: presence === undefined ? undefined : () => presence,
+          mode,
+          push: (event) => q.push(event),
+          admit: (setTotal, dispatch, payload) =>
+            dedupe ? dedupe.admit(setTotal, dispatch.t, JSON.stringify(payload.d) ?? "") : true,
+          onFatal: (error) => onFatal(set, error),
+          onShardEvent(shardId, event, detail) {
+            if (event === "identify") stats.identifies++;
+            if (event === "resume") stats.resumes++;
+            if (event === "disconnected") {
+              const code = detail?.code ?? 0;
+              stats.closesByCode.set(code, (stats.closesByCode.get(code) ?? 0) + 1);
+            }
+            if (set !== live || (event !== "ready" && event !== "resumed")) return;
+            logger.info(event === "ready" ? "shard ready" : "shard resumed", {
+              shard: shardId,
+              ready: `${owned - set.downSince.size}/${owned}`,
+              elapsedMs: Date.now() - startedAt,
+            });
+            if (set.downSince.size === 0) allReady.resolve();
+          },
+        });
+        return set;
+      };
+
+      const onFatal = (set: ShardSet, error: FatalGatewayError) => {
+        if (next?.set === set) {
+          // The new set of a reshard failed; the old one carries on.
+          next.failure = error.message;
+          return;
+        }
+        if (error.code === 4011 && config.resharding.enabled && !partial) {
+          logger.warn("Discord refused a shard with 4011 (too many guilds): resharding", {
+            shard: error.shardId,
+          });
+          requestAfter4011();
+          return;
+        }
+        if (error.code === 4011 && partial) {
+          logger.error(
+            `this process runs shards ${first}-${lastShardId} of ${totalShards}; raise TOTAL_SHARDS on every process together (resharding several processes needs a coordinator)`,
+          );
+        }
+        logger.error("fatal gateway close", { shard: error.shardId, code: error.code });
+        fatal.resolve(error);
+      };
+
+      const requestAfter4011 = () => {
+        if (stopped) return;
+        resharder!.request({ reason: "4011" }).then((answer) => {
+          // 409: a reshard is already running, which is what 4011 asks for.
+          if (answer.status === 202 || answer.status === 409) return;
+          logger.error("cannot reshard after 4011; trying again in a minute", {
+            reason: answer.reason,
+          });
+          const timer = setTimeout(requestAfter4011, 60_000);
+          abort.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+        });
+      };
+
+      const prepare = (to: number): PreparedSet => {
+        const set = makeSet(to, to - 1, undefined, "observe");
+        const state: { set: ShardSet; failure?: string } = { set };
+        next = state;
+        set.group.spawn().catch((error) => {
+          state.failure ??= `spawning the new shards failed: ${(error as Error).message}`;
+        });
+        const closeSet = async (s: ShardSet, code: number, reason: string) => {
+          s.mode = "closed";
+          await s.group.stop(code, reason).catch((error) =>
+            logger.warn("closing a shard set failed", { error, totalShards: s.totalShards })
+          );
+          s.shaper.close();
+        };
+        return {
+          progress: () => ({ ready: set.loaded(), total: to }),
+          failure: () => state.failure,
+          overlap() {
+            dedupe = createOverlapDedupe({ windowMs: 2 * config.resharding.overlapMs });
+            live!.mode = "overlap";
+            set.mode = "overlap";
+            commandSet = set;
+          },
+          async promote() {
+            const old = live!;
+            live = set;
+            next = undefined;
+            stats.range = { first, last: to - 1, total: to };
+            stats.downSince = set.downSince;
+            // Its sessions end (1000): the new set owns the guilds now.
+            await closeSet(old, 1000, "resharded");
+            q.push({
+              shardId: first,
+              totalShards: to,
+              t: SYNTHETIC_EVENTS.resharded,
+              s: 0,
+              receivedAt: Date.now(),
+              raw: JSON.stringify({
+                op: 0,
+                t: SYNTHETIC_EVENTS.resharded,
+                s: null,
+                d: { from: old.totalShards, to },
+              }),
+            });
+            // One atomic write replaces the old set's sessions with the new set's.
+            await service.saveSessions().catch((error) =>
+              logger.error("saving the new set's sessions failed", { error })
+            );
+          },
+          settle() {
+            const deduped = dedupe?.deduped ?? 0;
+            dedupe = undefined;
+            set.mode = "deliver";
+            return deduped;
+          },
+          async abandon() {
+            next = undefined;
+            commandSet = live;
+            dedupe = undefined;
+            if (live!.mode === "overlap") live!.mode = "deliver";
+            await closeSet(set, 1000, "reshard abandoned");
+          },
+        };
+      };
+
+      live = commandSet = makeSet(totalShards, lastShardId, sessions, "deliver");
+      stats.downSince = live.downSince;
       const mc = info.sessionStartLimit.maxConcurrency;
+      resharder = createResharder({
+        host: {
+          current: () => ({ totalShards: live!.totalShards, guilds: live!.guilds() }),
+          fetchInfo: () =>
+            fetchGatewayBot(rest, {
+              logger,
+              signal: AbortSignal.any([abort.signal, AbortSignal.timeout(15_000)]),
+              ...options.restRetry,
+            }),
+          prepare,
+        },
+        logger,
+        policy: {
+          percentage: config.resharding.percentage,
+          largeBotSharding: config.resharding.largeBotSharding,
+          sessionReserve: config.resharding.sessionReserve,
+        },
+        enabled: config.resharding.enabled,
+        partialRange: partial ? `${first}-${lastShardId} of ${totalShards}` : undefined,
+        checkIntervalMs: config.resharding.checkIntervalMs,
+        overlapMs: config.resharding.overlapMs,
+        readyTimeoutMs: (to) =>
+          Math.ceil(to / mc) * config.spawnShardDelayMs + config.shaping.guildLoadTimeoutMs +
+          60_000,
+      });
       progressTimer = setInterval(() => {
         const waiting = stats.downSince.size;
         if (waiting === 0) return clearInterval(progressTimer);
-        let next = Infinity;
+        let soonest = Infinity;
         for (let b = 0; b < mc; b++) {
-          next = Math.min(next, (defaultQueue?.nextSlot(b) ?? Date.now()) - Date.now());
+          soonest = Math.min(soonest, (defaultQueue?.nextSlot(b) ?? Date.now()) - Date.now());
         }
         const etaMs = Math.ceil(waiting / mc) * config.spawnShardDelayMs;
         logger.info(
           `shards ready ${owned - waiting}/${owned}, next identify in ${
-            (Math.max(0, next) / 1000).toFixed(1)
+            (Math.max(0, soonest) / 1000).toFixed(1)
           } s, ETA ${formatDuration(etaMs)}`,
         );
       }, PROGRESS_INTERVAL_MS);
-      const gateway = createShardGateway({
-        token: config.discordToken,
-        intents: config.intents,
-        info,
-        totalShards,
-        firstShardId: config.firstShardId,
-        lastShardId,
-        identifyQueue,
-        sessions,
-        logger,
-        signal: abort.signal,
-        onDispatch(dispatch, payload) {
-          if (controller.onDispatch) controller.onDispatch(dispatch, payload, next);
-          else next(dispatch, payload);
-        },
-        onShardCreated: controller.shard && ((shard) => controller.shard!(shard, ctx)),
-        onFatal(error) {
-          logger.error("fatal gateway close", { shard: error.shardId, code: error.code });
-          fatal.resolve(error);
-        },
-        onShardEvent(shardId, event, detail) {
-          if (event === "identify") stats.identifies++;
-          if (event === "resume") stats.resumes++;
-          if (event === "disconnected") {
-            const code = detail?.code ?? 0;
-            stats.closesByCode.set(code, (stats.closesByCode.get(code) ?? 0) + 1);
-            if (!stats.downSince.has(shardId)) stats.downSince.set(shardId, Date.now());
-          }
-          if (event === "ready" || event === "resumed") {
-            if (stats.downSince.delete(shardId)) {
-              logger.info(event === "ready" ? "shard ready" : "shard resumed", {
-                shard: shardId,
-                ready: `${owned - stats.downSince.size}/${owned}`,
-                elapsedMs: Date.now() - startedAt,
-              });
-            }
-            if (stats.downSince.size === 0) allReady.resolve();
-          }
-        },
-      });
-      overrides.gateway?.(gateway);
-      controller.gateway?.(gateway, ctx);
-      service.gateway = gateway;
       saveTimer = setInterval(() => {
         service.saveSessions().catch((error) => logger.warn("saving sessions failed", { error }));
       }, config.sessionSaveIntervalMs);
-      gateway.spawnShards().catch((error) => {
+      live.group.spawn().catch((error) => {
         if (!abort.signal.aborted) logger.error("spawning shards failed", { error });
       });
     },
+    async send(shardId, payload) {
+      const set = commandSet ?? started().live;
+      await set.group.send(shardId, payload);
+      if (payload.op === 3) presence = payload.d;
+    },
+    reshard(request) {
+      if (!resharder) {
+        return Promise.resolve({ status: 409, reason: "the gateway has not started yet" });
+      }
+      return resharder.request({
+        reason: request.reason ?? "manual",
+        totalShards: request.totalShards,
+      });
+    },
+    reshardStatus: () => resharder?.status() ?? { state: "idle", deduped: 0, completed: 0 },
     redeliverDeadLetters() {
       if (!deadLetterSink || !deliveryTransport) {
         return Promise.reject(new Error("the service has not started yet"));
@@ -451,7 +587,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       });
     },
     async saveSessions() {
-      if (!service.gateway) return;
+      if (!live) return;
       await sessionStore.save(currentSessions());
     },
     async stop(drainMs = config.shutdownDrainMs) {
@@ -461,8 +597,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       clearInterval(saveTimer);
       clearInterval(progressTimer);
       abort.abort(new Error("service stopping"));
+      // A reshard in preparation is abandoned: the old set stays the one to resume.
+      await resharder?.close();
+      if (next) {
+        next.set.mode = "closed";
+        await next.set.group.stop(1000, "gateway proxy stopping").catch(() => {});
+        next.set.shaper.close();
+      }
       // 3000 keeps the Discord session resumable (1000/1001 would end it).
-      await service.gateway?.shutdown(3000, "gateway proxy stopping").catch((error) =>
+      await live?.group.stop(3000, "gateway proxy stopping").catch((error) =>
         logger.warn("closing shards failed", { error })
       );
       if (queue) {
@@ -477,14 +620,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }
       ownTransport?.close?.();
       // Everything undelivered is journaled now, so sessions resume after the last event received.
-      if (service.gateway) {
+      if (live) {
         await service.saveSessions().catch((error) =>
           logger.error("saving sessions at shutdown failed; shards will identify next time", {
             error,
           })
         );
       }
-      service.shaper?.close();
+      live?.shaper.close();
       try {
         journal?.close();
       } catch (error) {

@@ -277,10 +277,14 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a stored session made for another shard count is ignored with a warning",
+  name: "a stored session made for another shard count than TOTAL_SHARDS is ignored with a warning",
   ...sanitizers,
   async fn() {
-    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {
+    await withE2E({
+      sim: { shards: 1, identifyIntervalMs: 500 },
+      env: { TOTAL_SHARDS: "1" },
+      noStart: true,
+    }, async (e2e) => {
       await createFileSessionStore({
         path: `${e2e.dataDir}/sessions-0-last.json`,
         token: TOKEN,

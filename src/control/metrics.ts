@@ -148,6 +148,32 @@ export function renderMetrics(source: ControlSource): string {
       ],
     );
   }
+  const reshard = source.reshardStatus?.();
+  if (reshard) {
+    const states = ["idle", "preparing", "switching", "done", "failed"] as const;
+    metric(
+      "gateway_reshard_state",
+      "gauge",
+      "1 for the state resharding is in (idle, preparing, switching, done, failed).",
+      states.map((state): Sample => [{ state }, reshard.state === state ? 1 : 0]),
+    );
+    metric("gateway_reshards_total", "counter", "Reshards completed.", [[{}, reshard.completed]]);
+    metric(
+      "gateway_reshard_deduped_total",
+      "counter",
+      "Copies of a dispatch held back during reshard overlaps (delivered once through the other set).",
+      [[{}, reshard.deduped]],
+    );
+    metric(
+      "gateway_reshard_new_shards_ready",
+      "gauge",
+      "New shards READY with their guilds loaded, while a reshard prepares.",
+      [[{}, reshard.state === "preparing" ? reshard.ready ?? 0 : 0]],
+    );
+  }
+  metric("gateway_shard_count", "gauge", "Shard count of the live shard set.", [
+    [{}, stats.range?.total ?? 0],
+  ]);
   const cache = source.cacheSizes();
   metric("gateway_cache_entries", "gauge", "Entries in the gateway-side cache.", [
     [{ cache: "guilds" }, cache.guilds],

@@ -119,6 +119,7 @@ export function createControlHandler(
       },
       history: source.history(),
       handler: source.handlerProblem?.(),
+      reshard: source.reshardStatus?.(),
     };
     return json(snapshot);
   });
@@ -247,6 +248,35 @@ export function createControlHandler(
   });
   // One re-delivery at a time: a second request while one runs gets the same answer.
   let redelivery: Promise<RedeliverResult> | undefined;
+  route("GET", "/reshard", true, () => {
+    if (!source.reshardStatus) {
+      throw new HttpError(501, "resharding is not available in this process");
+    }
+    return json(source.reshardStatus());
+  });
+  route("POST", "/reshard", true, async (req) => {
+    if (!source.reshard) throw new HttpError(501, "resharding is not available in this process");
+    const { totalShards, ...rest } = await body(req);
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        `unknown field(s) ${unknown.join(", ")}; the body is {"totalShards": N} or empty`,
+      );
+    }
+    if (
+      totalShards !== undefined &&
+      (typeof totalShards !== "number" || !Number.isSafeInteger(totalShards) || totalShards < 1)
+    ) {
+      throw new HttpError(
+        400,
+        `totalShards must be a positive integer, got ${JSON.stringify(totalShards)}`,
+      );
+    }
+    const answer = await source.reshard({ totalShards: totalShards as number | undefined });
+    if (answer.status === 202) return json(answer.plan, 202);
+    throw new HttpError(answer.status, answer.reason);
+  });
   route("POST", "/dead-letters/redeliver", true, async () => {
     if (!source.redeliverDeadLetters) {
       throw new HttpError(501, "re-delivering dead letters is not available in this process");

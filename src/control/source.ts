@@ -4,8 +4,9 @@
  * implement the same interface over Redis or HTTP.
  * @module
  */
-import { ShardState } from "../../deps.ts";
 import type { DeliveryCounters } from "../delivery/counters.ts";
+import { type ShardReport, ShardUnavailableError } from "../gateway/group.ts";
+import type { ReshardAnswer, ReshardStatus } from "../reshard/mod.ts";
 import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
@@ -42,18 +43,22 @@ export interface ControlSource {
    * absent where the service cannot (the route then answers 501).
    */
   redeliverDeadLetters?(): Promise<RedeliverResult>;
+  /** Starts a reshard (`POST /reshard`); absent where the service cannot (the route answers 501). */
+  reshard?(request: { totalShards?: number }): Promise<ReshardAnswer>;
+  /** Where resharding stands (`GET /reshard`, `/status`, `/metrics`). */
+  reshardStatus?(): ReshardStatus;
   close(): void;
 }
 
-const STATE_NAMES: Record<number, ShardView["state"]> = {
-  [ShardState.Connected]: "connected",
-  [ShardState.Connecting]: "connecting",
-  [ShardState.Disconnected]: "disconnected",
-  [ShardState.Unidentified]: "unidentified",
-  [ShardState.Identifying]: "identifying",
-  [ShardState.Resuming]: "resuming",
-  [ShardState.Offline]: "offline",
-};
+/** A shard the gateway cannot use now, as the HTTP answer that says so. */
+function unavailable(error: unknown): never {
+  if (error instanceof ShardUnavailableError) {
+    throw error.kind === "not-owned"
+      ? new HttpError(404, error.message)
+      : new HttpError(503, error.message, { "retry-after": "1" });
+  }
+  throw error;
+}
 
 /** Options of {@linkcode createControlSource}. */
 export interface ControlSourceOptions {
@@ -116,12 +121,14 @@ export function createControlSource(
         `shard ${shardId} is not run by this process (it runs ${range.first}-${range.last} of ${range.total})`,
       );
     }
-    const s = service.gateway?.shards.get(shardId);
-    if (!s) {
+    const s = report(shardId);
+    if (!s || s.sessionId === null && s.state === "identifying") {
       throw new HttpError(503, `shard ${shardId} has not connected yet`, { "retry-after": "1" });
     }
     return s;
   };
+  const report = (shardId: number): ShardReport | undefined =>
+    service.group?.status().find((r) => r.shardId === shardId);
 
   const handlerProblem = (): HandlerStatus | undefined => {
     try {
@@ -140,9 +147,9 @@ export function createControlSource(
       const range = service.stats.range;
       if (!alive()) reasons.push("the process is stopping");
       if (!range) reasons.push("the gateway has not started yet (GET /gateway/bot pending)");
+      const states = new Map(service.group?.status().map((r) => [r.shardId, r.state]));
       for (const [id, since] of service.stats.downSince) {
-        const s = service.gateway?.shards.get(id);
-        const state = s ? STATE_NAMES[s.state] : "not spawned";
+        const state = states.get(id) ?? "not spawned";
         const down = now() - since;
         if (down >= readyGraceMs || state === "offline") {
           reasons.push(`shard ${id} is ${state} for ${Math.round(down / 1000)} s`);
@@ -163,14 +170,15 @@ export function createControlSource(
       const range = service.stats.range;
       if (!range) return [];
       const health = service.shaper?.health();
+      const reports = new Map(service.group?.status().map((r) => [r.shardId, r]));
       const out: ShardView[] = [];
       for (let id = range.first; id <= range.last; id++) {
-        const s = service.gateway?.shards.get(id);
+        const s = reports.get(id);
         const facts = health?.get(id);
         out.push({
           id,
-          state: s ? STATE_NAMES[s.state] ?? "offline" : "identifying",
-          latencyMs: s?.heart.rtt ?? null,
+          state: s?.state ?? "identifying",
+          latencyMs: s?.latencyMs ?? null,
           guilds: facts?.guilds ?? 0,
           unavailable: facts?.unavailable ?? 0,
           loading: facts?.loading ?? 0,
@@ -189,15 +197,15 @@ export function createControlSource(
     },
     async send(shardId, payload) {
       const s = shard(shardId);
-      if (s.state !== ShardState.Connected) {
+      if (s.state !== "connected") {
         throw new HttpError(
           503,
-          `shard ${shardId} is ${STATE_NAMES[s.state]}; try again shortly`,
+          `shard ${shardId} is ${s.state}; try again shortly`,
           { "retry-after": "1" },
         );
       }
       // Heartbeats (and a re-identify) must always fit: leave them their share.
-      const limit = Math.max(1, s.calculateSafeRequests() - 2);
+      const limit = s.commandLimit;
       const taken = budget.take(shardId, limit);
       if (!taken.ok) {
         throw new HttpError(
@@ -206,13 +214,11 @@ export function createControlSource(
           { "retry-after": String(Math.ceil(taken.retryAfterMs / 1000)) },
         );
       }
-      await s.send(payload as Parameters<typeof s.send>[0]);
+      await service.send(shardId, payload).catch(unavailable);
     },
     async restart(shardId) {
-      const s = shard(shardId);
-      // Resuming keeps the session: Discord replays what arrives meanwhile.
-      s.resume().catch(() => {});
-      await Promise.resolve();
+      shard(shardId);
+      await service.group?.restart(shardId).catch(unavailable);
     },
     counters: () => service.counters,
     stats: () => service.stats,
@@ -226,6 +232,8 @@ export function createControlSource(
     cacheSizes: () => service.shaper?.stats() ?? { guilds: 0, editedMessages: 0 },
     history: () => [...history],
     redeliverDeadLetters: () => service.redeliverDeadLetters(),
+    reshard: (request) => service.reshard(request),
+    reshardStatus: () => service.reshardStatus(),
     close: () => clearInterval(timer),
   };
 }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { ReshardStatus } from "../reshard/resharder.ts";
+
 /** Connection state of one shard, as reported by `GET /status`. */
 export type ShardState =
   | "connected"
@@ -70,6 +72,8 @@ export interface StatusSnapshot {
   history: StatusHistoryPoint[];
   /** Why the event handler is not taking events, while it is not. */
   handler?: HandlerStatus;
+  /** Where resharding stands (see `GET /reshard`). */
+  reshard?: ReshardStatus;
 }
 
 /** The event handler's trouble, as `GET /status` reports it. */
@@ -249,6 +253,7 @@ button:hover { border-color: var(--muted); }
 
   <div id="banner" class="banner" role="alert" hidden></div>
   <div id="handler" class="banner" role="status" hidden></div>
+  <div id="reshard" class="banner" role="status" hidden></div>
 
   <section id="auth-panel" class="panel" hidden>
     <form id="auth" autocomplete="off">
@@ -537,6 +542,18 @@ button:hover { border-color: var(--muted); }
       text("handler", "Event handler " + (h.kind === "unavailable" ? "unavailable" : "failing") +
         (h.status ? " (HTTP " + h.status + ")" : "") + " for " + dur(snap.generatedAt - h.since) +
         ": " + h.hint + ". Events are held, not dropped.");
+    }
+
+    var rs = snap.reshard;
+    var showReshard = rs && (rs.state === "preparing" || rs.state === "switching" ||
+      ((rs.state === "done" || rs.state === "failed") && snap.generatedAt - rs.finishedAt < 600000));
+    $("reshard").hidden = !showReshard;
+    if (showReshard) {
+      text("reshard", "Reshard " + rs.from + " -> " + rs.to + " (" + rs.reason + "): " +
+        (rs.state === "preparing" ? "preparing, " + rs.ready + "/" + rs.to + " new shards ready"
+          : rs.state === "switching" ? "switching, both sets deliver, each event once"
+          : rs.state === "done" ? "done " + dur(snap.generatedAt - rs.finishedAt) + " ago"
+          : "failed: " + rs.error));
     }
 
     renderSummary(shards);

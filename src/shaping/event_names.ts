@@ -13,6 +13,8 @@ export const SYNTHETIC_EVENTS = {
   guildAvailable: "GUILD_AVAILABLE_DD",
   /** Once per shard session: every guild READY listed has arrived (or the load timed out). */
   shardGuildsLoaded: "SHARD_GUILDS_LOADED_DD",
+  /** Once per reshard, when delivery switched to the new shard set: `d` is `{from, to}`. */
+  resharded: "RESHARDED_DD",
 } as const;
 
 /** Discord's gateway dispatch names. */

@@ -1,0 +1,163 @@
+/**
+ * One shard set at run time: its shard group, its own shaping stage (guild facts are per
+ * set: the same guild sits on shard 1 of 2 and shard 3 of 4), which shards are down, and
+ * whether its events are delivered. Normally there is one set; a reshard runs two.
+ * @module
+ */
+import type { Config } from "../configs.ts";
+import type { Controller, ControllerContext } from "./controller.ts";
+import type { DeliveryCounters, QueuedEvent } from "./delivery/mod.ts";
+import {
+  createShardGroup,
+  type DispatchPayload,
+  type FatalGatewayError,
+  type GatewayDispatch,
+  type IdentifyQueue,
+  type SessionRecord,
+  type ShardEvent,
+  type ShardGroup,
+} from "./gateway/mod.ts";
+import type { Logger } from "./log.ts";
+import type { GatewayBotInfo } from "./rest/mod.ts";
+import { createShaper, type Shaper } from "./shaping/mod.ts";
+import type { ServiceOverrides } from "./service.ts";
+
+/**
+ * What happens to a set's events: `deliver` (the live set), `observe` (a new set being
+ * prepared: shaped, so its guild facts are right, but not delivered), `overlap` (both sets
+ * deliver, each dispatch once), `closed`.
+ */
+export type SetMode = "deliver" | "observe" | "overlap" | "closed";
+
+/** Options of {@linkcode createShardSet}. */
+export interface ShardSetOptions {
+  config: Config;
+  logger: Logger;
+  controller: Controller;
+  overrides: ServiceOverrides;
+  counters: DeliveryCounters;
+  info: GatewayBotInfo;
+  totalShards: number;
+  firstShardId: number;
+  lastShardId: number;
+  identifyQueue: IdentifyQueue;
+  sessions?: ReadonlyMap<number, SessionRecord>;
+  /** The presence to identify with (the last one set through the API). */
+  presence?: () => unknown;
+  mode: SetMode;
+  /** Into the delivery queue. */
+  push(event: QueuedEvent): void;
+  /** In `overlap` mode: whether this copy of a dispatch is the one to deliver. */
+  admit(totalShards: number, dispatch: GatewayDispatch, payload: DispatchPayload): boolean;
+  onFatal(error: FatalGatewayError): void;
+  onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
+}
+
+/** A running shard set. */
+export interface ShardSet {
+  readonly totalShards: number;
+  readonly firstShardId: number;
+  readonly lastShardId: number;
+  readonly group: ShardGroup;
+  readonly shaper: Shaper;
+  mode: SetMode;
+  /** Since when a shard is not READY/RESUMED (absent = live). */
+  readonly downSince: Map<number, number>;
+  /** Shards READY whose guilds have all arrived. */
+  loaded(): number;
+  /** Guilds the set's shards hold. */
+  guilds(): number;
+}
+
+/** Creates a {@linkcode ShardSet}; its shards connect on `group.spawn()`. */
+export function createShardSet(options: ShardSetOptions): ShardSet {
+  const { config, logger, controller, overrides, totalShards, firstShardId, lastShardId } =
+    options;
+  const ctx: ControllerContext = { config, logger };
+  const downSince = new Map<number, number>();
+  for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
+  const delivering = () => set.mode === "deliver" || set.mode === "overlap";
+  const emit = (event: QueuedEvent) => {
+    if (delivering()) options.push(event);
+  };
+  const defaultShaper = overrides.shaper?.(emit) ?? createShaper({
+    counters: options.counters,
+    emit,
+    allow: config.shaping.allow,
+    deny: config.shaping.deny,
+    dedupeMessageUpdates: config.shaping.dedupeMessageUpdates,
+    editedMessagesMax: config.shaping.editedMessagesMax,
+    editedMessagesTtlMs: config.shaping.editedMessagesTtlMs,
+    guildLoadTimeoutMs: config.shaping.guildLoadTimeoutMs,
+    forwardGuildOutages: config.shaping.forwardGuildOutages,
+  });
+  const shaper = controller.shaper?.(ctx, defaultShaper, emit) ?? defaultShaper;
+  const next = (dispatch: GatewayDispatch, payload: DispatchPayload) => {
+    let deliver: boolean;
+    switch (set.mode) {
+      case "deliver":
+        deliver = true;
+        break;
+      case "overlap":
+        deliver = options.admit(totalShards, dispatch, payload);
+        break;
+      default:
+        deliver = false;
+    }
+    // Shaped either way: the set's guild facts must be right when it goes live.
+    const events = shaper.shape(dispatch, payload);
+    if (deliver) for (const event of events) options.push(event);
+  };
+  const group = createShardGroup({
+    token: config.discordToken,
+    intents: config.intents,
+    info: options.info,
+    totalShards,
+    firstShardId,
+    lastShardId,
+    identifyQueue: options.identifyQueue,
+    sessions: options.sessions,
+    presence: options.presence,
+    logger,
+    onDispatch(dispatch, payload) {
+      if (controller.onDispatch) controller.onDispatch(dispatch, payload, next);
+      else next(dispatch, payload);
+    },
+    onFatal: options.onFatal,
+    onShardEvent(shardId, event, detail) {
+      if (event === "disconnected" && !downSince.has(shardId)) downSince.set(shardId, Date.now());
+      if (event === "ready" || event === "resumed") downSince.delete(shardId);
+      options.onShardEvent?.(shardId, event, detail);
+    },
+    customize: {
+      manager(manager) {
+        overrides.gateway?.(manager);
+        controller.gateway?.(manager, ctx);
+      },
+      shard: controller.shard && ((shard) => controller.shard!(shard, ctx)),
+    },
+  });
+  const set: ShardSet = {
+    totalShards,
+    firstShardId,
+    lastShardId,
+    group,
+    shaper,
+    mode: options.mode,
+    downSince,
+    loaded() {
+      const health = shaper.health();
+      let n = 0;
+      for (let id = firstShardId; id <= lastShardId; id++) {
+        if (!downSince.has(id) && (health.get(id)?.loading ?? 0) === 0) n++;
+      }
+      return n;
+    },
+    guilds() {
+      let n = 0;
+      for (const facts of shaper.health().values()) n += facts.guilds;
+      return n;
+    },
+  };
+  return set;
+}
