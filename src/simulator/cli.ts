@@ -7,7 +7,9 @@
  *   --rest-authorization secret --rate 50
  * ```
  * Prints the gateway and REST URLs; with `--rate N` emits N MESSAGE_CREATE
- * per second spread over connected shards. Stops on SIGINT / SIGTERM.
+ * per second spread over connected shards; with `--grow N` the bot joins N
+ * guilds every `--grow-every` ms (with `--shards auto`, `/gateway/bot` follows,
+ * for resharding demos). Stops on SIGINT / SIGTERM.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -18,7 +20,10 @@ import type { SimulatorOptions } from "./types.ts";
 const USAGE = `Usage: deno run -A src/simulator/cli.ts [options]
   --hostname H                  listen address (default 127.0.0.1)
   --port N                      port, 0 = any free (default 8900)
-  --shards N                    /gateway/bot recommended shards (default 1)
+  --shards N|auto               /gateway/bot recommended shards; auto follows the
+                                guild count (default 1)
+  --recommend-guilds-per-shard N  guilds per shard behind --shards auto (default 1000)
+  --max-guilds-per-shard N      more closes the shard with 4011 (default 2500)
   --max-concurrency N           identify buckets (default 1)
   --guilds N                    guilds the bot is in (default 0)
   --token T                     bot token (default base64("123456789012345678").sim.token)
@@ -28,6 +33,10 @@ const USAGE = `Usage: deno run -A src/simulator/cli.ts [options]
   --session-ttl MS              resume window after a drop (default 180000)
   --allowed-privileged-intents  bitmask of granted privileged intents (default 0)
   --rate N                      MESSAGE_CREATE per second over connected shards
+  --grow N                      the bot joins N guilds every --grow-every ms
+  --grow-every MS               period of --grow (default 10000)
+  --fan-out-skew MS             max delay between copies to two shard sets (default 20)
+  --seed N                      seed of the random choices (default random, printed)
   --verbose                     log every connection event
   --help`;
 
@@ -46,6 +55,12 @@ async function main(): Promise<number> {
       shards: { type: "string" },
       "max-concurrency": { type: "string" },
       guilds: { type: "string" },
+      "recommend-guilds-per-shard": { type: "string" },
+      "max-guilds-per-shard": { type: "string" },
+      grow: { type: "string" },
+      "grow-every": { type: "string" },
+      "fan-out-skew": { type: "string" },
+      seed: { type: "string" },
       token: { type: "string", default: `${btoa("123456789012345678")}.sim.token` },
       "rest-authorization": { type: "string", default: "sim-secret" },
       "heartbeat-interval": { type: "string" },
@@ -66,7 +81,11 @@ async function main(): Promise<number> {
     restAuthorization: values["rest-authorization"],
     hostname: values.hostname,
     port: num(values.port),
-    shards: num(values.shards),
+    shards: values.shards === "auto" ? "auto" : num(values.shards),
+    recommendGuildsPerShard: num(values["recommend-guilds-per-shard"]),
+    maxGuildsPerShard: num(values["max-guilds-per-shard"]),
+    fanOutSkewMs: num(values["fan-out-skew"]),
+    seed: num(values.seed),
     maxConcurrency: num(values["max-concurrency"]),
     guilds: num(values.guilds),
     heartbeatIntervalMs: num(values["heartbeat-interval"]),
@@ -82,15 +101,33 @@ async function main(): Promise<number> {
   if (rate !== undefined && !(Number(options.guilds) > 0)) {
     throw new RangeError("--rate needs --guilds > 0: messages are posted in guilds");
   }
+  const grow = num(values.grow);
+  const growEvery = num(values["grow-every"]) ?? 10_000;
+  if (grow !== undefined && !(Number.isSafeInteger(grow) && grow >= 1)) {
+    throw new RangeError(`--grow must be an integer >= 1, got ${values.grow}`);
+  }
+  if (!(Number.isSafeInteger(growEvery) && growEvery >= 100)) {
+    throw new RangeError(`--grow-every must be an integer >= 100, got ${values["grow-every"]}`);
+  }
 
   const sim = await createSimulator(options);
   console.log(`Discord simulator
   gateway: ${sim.gatewayUrl}   (resume: ${sim.gatewayUrl}/resume)
   rest:    ${sim.restUrl}   (Authorization: ${options.restAuthorization})
-  token:   ${options.token}`);
+  token:   ${options.token}
+  seed:    ${sim.seed}`);
 
   const stream = rate === undefined ? undefined : startMessageStream(sim, { ratePerSecond: rate });
   if (stream) console.log(`  stream:  ${rate} MESSAGE_CREATE/s over connected shards`);
+  const grower = grow === undefined ? undefined : setInterval(() => {
+    const { closed } = sim.addGuilds(grow);
+    const over = closed.map((c) => `[${c.shardId}, ${c.numShards}]`).join(" ");
+    console.log(
+      `  +${grow} guilds: ${sim.guildCount()} in all, /gateway/bot recommends ${sim.recommendedShards()} shards${
+        over ? `; closed with 4011: ${over}` : ""
+      }`,
+    );
+  }, growEvery);
 
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
@@ -100,6 +137,7 @@ async function main(): Promise<number> {
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   stream?.stop();
+  clearInterval(grower);
   await sim.shutdown();
   if (stream) console.log(`emitted ${stream.emitted} messages (${stream.failed} failed)`);
   return 0;

@@ -98,7 +98,9 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
   integer("port", port, 0, 65_535);
   if (shards !== "auto" && !(typeof shards === "number" && Number.isSafeInteger(shards))) {
     throw new TypeError(
-      `Simulator option "shards" must be an integer or "auto", got ${JSON.stringify(shards)}`,
+      `Simulator option "shards" must be an integer or "auto", got ${
+        typeof shards === "string" ? JSON.stringify(shards) : String(shards)
+      }`,
     );
   }
   if (shards !== "auto") integer("shards", shards, 1);
