@@ -3,6 +3,15 @@
  * zstd-stream) and the REST endpoints a gateway proxy touches, served by one
  * HTTP server. Strict where Discord is strict, and stricter when in doubt.
  *
+ * Resharding: sessions of different shard counts may run at once with the same
+ * token. Every guild event goes to each live session whose
+ * `(shard_id, num_shards)` covers the guild (DMs: shard 0 of each count), each
+ * with its own `s`, the same `d` text, and a seeded skew between copies
+ * (`fanOutSkewMs`). Identify buckets and `session_start_limit` are shared by
+ * all shard counts. `addGuilds()` grows the bot at runtime, `shards: "auto"`
+ * makes `/gateway/bot` follow, over-full shards get 4011, and `emitted` lists
+ * each logical event once for exactly-once checks.
+ *
  * @example
  * ```ts
  * const sim = await createSimulator({
