@@ -27,8 +27,10 @@ import {
 import {
   createFileSessionStore,
   createIdentifyQueue,
+  type DispatchPayload,
   type FatalGatewayError,
   type GatewayCommand,
+  type GatewayDispatch,
   type IdentifyQueue,
   type SessionRecord,
   type SessionStore,
@@ -133,6 +135,14 @@ export interface Service {
   /** Sends the dead letters again and keeps those still failing (`POST /dead-letters/redeliver`). */
   redeliverDeadLetters(): Promise<RedeliverResult>;
 }
+
+/** A set's own start: never delivered from a set that is not live (the bot has those guilds). */
+const SET_START_EVENTS = new Set<string>([
+  "READY",
+  "RESUMED",
+  SYNTHETIC_EVENTS.guildLoaded,
+  SYNTHETIC_EVENTS.shardGuildsLoaded,
+]);
 
 /** How often start-up progress is logged while shards come up. */
 const PROGRESS_INTERVAL_MS = 5000;
@@ -388,8 +398,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           presence: presence === undefined ? undefined : () => presence,
           mode,
           push: (event) => q.push(event),
-          admit: (setTotal, dispatch, payload) =>
-            dedupe ? dedupe.admit(setTotal, dispatch.t, JSON.stringify(payload.d) ?? "") : true,
+          admit,
           onFatal: (error) => onFatal(set, error),
           onShardEvent(shardId, event, detail) {
             if (event === "identify") stats.identifies++;
@@ -408,6 +417,35 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           },
         });
         return set;
+      };
+
+      /**
+       * Which copy of a dispatch is delivered while two sets run. A set being prepared
+       * delivers nothing of its own start (READY, its guilds' backfill): the bot has those
+       * guilds. Of the rest, it delivers only what the live set cannot (the guild's shard there
+       * is down, e.g. closed with 4011); once the switch begins, whichever set brings a dispatch
+       * first delivers it, and the other's copy is held back.
+       */
+      const admit = (
+        set: ShardSet,
+        dispatch: GatewayDispatch,
+        payload: DispatchPayload,
+        event: QueuedEvent,
+      ): boolean => {
+        if (set !== live && SET_START_EVENTS.has(event.t)) return false;
+        if (set.mode === "observe" && !liveShardDown(payload)) return false;
+        return dedupe
+          ? dedupe.admit(set.totalShards, dispatch.t, JSON.stringify(payload.d) ?? "")
+          : true;
+      };
+      const liveShardDown = (payload: DispatchPayload): boolean => {
+        const d = payload.d as { guild_id?: string; id?: string } | null;
+        const guildId = d?.guild_id ?? (payload.t.startsWith("GUILD_") ? d?.id : undefined);
+        let shardId = 0;
+        if (typeof guildId === "string" && /^\d+$/.test(guildId)) {
+          shardId = Number((BigInt(guildId) >> 22n) % BigInt(live!.totalShards));
+        }
+        return live!.downSince.has(shardId);
       };
 
       const onFatal = (set: ShardSet, error: FatalGatewayError) => {
@@ -446,6 +484,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       };
 
       const prepare = (to: number): PreparedSet => {
+        dedupe = createOverlapDedupe({ windowMs: 2 * config.resharding.overlapMs });
+        // The live set's dispatches are remembered too, so the new set never doubles one.
+        live!.mode = "overlap";
         const set = makeSet(to, to - 1, undefined, "observe");
         const state: { set: ShardSet; failure?: string } = { set };
         next = state;
@@ -463,8 +504,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           progress: () => ({ ready: set.loaded(), total: to }),
           failure: () => state.failure,
           overlap() {
-            dedupe = createOverlapDedupe({ windowMs: 2 * config.resharding.overlapMs });
-            live!.mode = "overlap";
             set.mode = "overlap";
             commandSet = set;
           },

@@ -24,8 +24,8 @@ import type { ServiceOverrides } from "./service.ts";
 
 /**
  * What happens to a set's events: `deliver` (the live set), `observe` (a new set being
- * prepared: shaped, so its guild facts are right, but not delivered), `overlap` (both sets
- * deliver, each dispatch once), `closed`.
+ * prepared: shaped, so its guild facts are right, delivered only where the live set cannot),
+ * `overlap` (both sets deliver, each dispatch once), `closed`.
  */
 export type SetMode = "deliver" | "observe" | "overlap" | "closed";
 
@@ -47,8 +47,13 @@ export interface ShardSetOptions {
   mode: SetMode;
   /** Into the delivery queue. */
   push(event: QueuedEvent): void;
-  /** In `overlap` mode: whether this copy of a dispatch is the one to deliver. */
-  admit(totalShards: number, dispatch: GatewayDispatch, payload: DispatchPayload): boolean;
+  /** In `observe` and `overlap` mode: whether this event, shaped from that dispatch, is delivered. */
+  admit(
+    set: ShardSet,
+    dispatch: GatewayDispatch,
+    payload: DispatchPayload,
+    event: QueuedEvent,
+  ): boolean;
   onFatal(error: FatalGatewayError): void;
   onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
 }
@@ -71,8 +76,7 @@ export interface ShardSet {
 
 /** Creates a {@linkcode ShardSet}; its shards connect on `group.spawn()`. */
 export function createShardSet(options: ShardSetOptions): ShardSet {
-  const { config, logger, controller, overrides, totalShards, firstShardId, lastShardId } =
-    options;
+  const { config, logger, controller, overrides, totalShards, firstShardId, lastShardId } = options;
   const ctx: ControllerContext = { config, logger };
   const downSince = new Map<number, number>();
   for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
@@ -93,20 +97,15 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
   });
   const shaper = controller.shaper?.(ctx, defaultShaper, emit) ?? defaultShaper;
   const next = (dispatch: GatewayDispatch, payload: DispatchPayload) => {
-    let deliver: boolean;
-    switch (set.mode) {
-      case "deliver":
-        deliver = true;
-        break;
-      case "overlap":
-        deliver = options.admit(totalShards, dispatch, payload);
-        break;
-      default:
-        deliver = false;
-    }
-    // Shaped either way: the set's guild facts must be right when it goes live.
+    // Shaped whatever the mode: the set's guild facts must be right when it goes live.
     const events = shaper.shape(dispatch, payload);
-    if (deliver) for (const event of events) options.push(event);
+    if (set.mode === "deliver") {
+      for (const event of events) options.push(event);
+    } else if (set.mode !== "closed") {
+      for (const event of events) {
+        if (options.admit(set, dispatch, payload, event)) options.push(event);
+      }
+    }
   };
   const group = createShardGroup({
     token: config.discordToken,
