@@ -609,7 +609,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   }
 
   /** One delivery attempt; a 2xx records that the handler was up when it started. */
-  async function attempt(l: Lane, event: QueuedEvent): Promise<DeliveryResult> {
+  async function attempt(event: QueuedEvent): Promise<DeliveryResult> {
     const info = event.interaction;
     let signal = stop.signal;
     const left = event.receivedAt + deferAfterMs - now();
@@ -651,7 +651,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     const next = l.mem.at(1);
     if (!next) return undefined;
     if (next.interaction && !(await prepareInteraction(next))) return undefined;
-    const result = await attempt(l, next);
+    const result = await attempt(next);
     return result.ok ? next : undefined;
   }
 
@@ -700,7 +700,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         continue;
       }
       if (closed) break;
-      const result = await attempt(l, event);
+      const result = await attempt(event);
       if (result.ok) {
         delivered(l, event);
         continue;
