@@ -1,57 +1,14 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { startTestHandler, type TestHandler } from "./helpers/handler.ts";
 import { startProxyProcess } from "./helpers/process.ts";
-import { HANDLER_SECRET, REST_SECRET, TOKEN, withE2E } from "./helpers/rig.ts";
+import { TOKEN, withE2E } from "./helpers/rig.ts";
+import { type Stage, stage } from "./helpers/stage.ts";
+import type { TestHandler } from "./helpers/handler.ts";
 import { until } from "./helpers/wait.ts";
-import { createSimulator } from "../src/simulator/mod.ts";
 import { createFileSessionStore } from "../src/gateway/sessions.ts";
 import { silentLogger } from "../src/log.ts";
-import type { Simulator, SimulatorOptions } from "../src/simulator/types.ts";
+import type { Simulator } from "../src/simulator/types.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
-
-interface Stage {
-  sim: Simulator;
-  handler: TestHandler;
-  dataDir: string;
-  env: Record<string, string>;
-  close(): Promise<void>;
-}
-
-async function stage(sim: Partial<SimulatorOptions>, env: Record<string, string> = {}) {
-  const s = await createSimulator({
-    token: TOKEN,
-    restAuthorization: REST_SECRET,
-    heartbeatIntervalMs: 5000,
-    ...sim,
-  });
-  const handler = await startTestHandler();
-  const dataDir = await Deno.makeTempDir({ prefix: "gw-restart-" });
-  return {
-    sim: s,
-    handler,
-    dataDir,
-    env: {
-      DISCORD_TOKEN: TOKEN,
-      REST_URL: s.restUrl,
-      REST_AUTHORIZATION: REST_SECRET,
-      EVENT_HANDLER_URL: handler.url,
-      EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
-      GATEWAY_INTENTS: "Guilds,GuildMessages",
-      GATEWAY_AUTHORIZATION: "gw",
-      DATA_DIR: dataDir,
-      SPAWN_SHARD_DELAY: String((sim.identifyIntervalMs ?? 5000) + 100),
-      SPAWN_SHARD_DELAY_UNSAFE: "true",
-      SESSION_SAVE_INTERVAL_MS: "100",
-      ...env,
-    },
-    async close() {
-      await handler.close();
-      await s.shutdown();
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-    },
-  } satisfies Stage;
-}
 
 /** Emits MESSAGE_CREATEs round-robin over `shards` (connected or resumable) until stopped. */
 function stream(sim: Simulator, shards: number) {
