@@ -7,11 +7,7 @@
 import type { Config } from "../configs.ts";
 import type { DataDir } from "./data_dir.ts";
 import { adoptJournal, createSqliteJournal, type Journal } from "./delivery/mod.ts";
-import {
-  createFileSessionStore,
-  type SessionRecord,
-  type SessionStore,
-} from "./gateway/mod.ts";
+import { createFileSessionStore, type SessionRecord, type SessionStore } from "./gateway/mod.ts";
 import type { Logger } from "./log.ts";
 
 /** Options of {@linkcode adoptOtherRanges}. */
@@ -48,9 +44,7 @@ export async function adoptOtherRanges(options: AdoptOptions): Promise<void> {
   const own = await store.load();
   const have = new Set(own.map((r) => r.shardId));
   const adopted: SessionRecord[] = [];
-  const others = (await dataDir.list("sessions-")).filter((n) =>
-    n !== file && n.endsWith(".json")
-  );
+  const others = (await dataDir.list("sessions-")).filter((n) => n !== file && n.endsWith(".json"));
   for (const name of others) {
     const path = `${config.dataDir}/${name}`;
     const records = await createFileSessionStore({ path, token: config.discordToken, logger })

@@ -143,7 +143,8 @@ export function createResharder(options: ResharderOptions): Resharder {
     if (partialRange) {
       return {
         status: 409,
-        reason: `this process runs shards ${partialRange} of the bot's shards; resharding several processes needs a coordinator (run one process for all shards, or change TOTAL_SHARDS on every process together)`,
+        reason:
+          `this process runs shards ${partialRange} of the bot's shards; resharding several processes needs a coordinator (run one process for all shards, or change TOTAL_SHARDS on every process together)`,
       };
     }
     if (running) {
