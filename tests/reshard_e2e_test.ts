@@ -277,3 +277,27 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a large bot (max_concurrency 16) reshards 16 -> 32 in multiples of 16, identifying 16 at a time",
+  ...sanitizers,
+  async fn() {
+    await withE2E({
+      sim: { shards: 16, guilds: 64, maxConcurrency: 16, identifyIntervalMs: 300 },
+      env: reshardEnv({ RESHARD_CHECK_INTERVAL_MS: "0" }),
+    }, async (e2e) => {
+      await e2e.service.allReady;
+      const answer = await e2e.service.reshard({});
+      assert(answer.status === 202, JSON.stringify(answer));
+      assertEquals([answer.plan.from, answer.plan.to], [16, 32]);
+      await until(() => e2e.service.reshardStatus().state === "done", "done", 60_000);
+      assertEquals(e2e.service.stats.range?.total, 32);
+      // The old and new sets shared the identify limiter: Discord refused no identify.
+      const refused = e2e.sim.identifies.filter((i) => !i.accepted);
+      assertEquals(refused.map((i) => i.reason), []);
+      assertEquals(e2e.sim.identifies.filter((i) => i.numShards === 32).length, 32);
+      const s = e2e.sim.sessions().filter((x) => x.numShards === 32 && x.connected);
+      assertEquals(s.length, 32);
+    });
+  },
+});
