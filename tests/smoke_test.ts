@@ -32,6 +32,28 @@ Deno.test("deno task demo shows events flowing from the simulator through the pr
   assert(Number(received[1]) > 0 && received[1] === received[2], received[0]);
 });
 
+Deno.test("deno task demo --reshard shows a live reshard with its counts", async () => {
+  const { code, text } = await run([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "src/demo/main.ts",
+    "--reshard",
+    "--shards",
+    "2",
+    "--seconds",
+    "60",
+  ]);
+  assertEquals(code, 0, text);
+  assertStringIncludes(text, "reshard 2 -> 4: preparing");
+  assertStringIncludes(text, "reshard 2 -> 4 done in");
+  assertStringIncludes(text, "RESHARDED_DD");
+  const received = /received (\d+), delivered (\d+)/.exec(text);
+  assert(received && received[1] === received[2], received?.[0] ?? text);
+});
+
 Deno.test("deno task bench --smoke runs the harness end to end", async () => {
   const out = await Deno.makeTempDir();
   const { code, text } = await run([

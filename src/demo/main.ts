@@ -4,7 +4,9 @@
  * queue while the handler is down, and drain when it returns.
  *
  * Flags: `--seconds N` stops after N seconds (default: until Ctrl+C);
- * `--shards N` (default 4); `--rate N` events per second (default 4).
+ * `--shards N` (default 4); `--rate N` events per second (default 4);
+ * `--reshard`: instead of the handler outage, the bot joins servers until its shards
+ * are full, and the proxy reshards live while events keep flowing.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -22,8 +24,10 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     shards: { type: "string", default: "4" },
     rate: { type: "string", default: "4" },
+    reshard: { type: "boolean", default: false },
   },
 });
+const reshard = values.reshard;
 const seconds = values.seconds ? Number(values.seconds) : Infinity;
 const shards = Number(values.shards);
 const rate = Number(values.rate);
@@ -47,7 +51,9 @@ const say = (text: string) => console.log(`${c.yellow}── ${text}${c.reset}`)
 const sim = await createSimulator({
   token: TOKEN,
   restAuthorization: "demo-rest-secret",
-  shards,
+  // With --reshard the recommendation follows the guild count (one shard per 20 guilds here).
+  shards: reshard ? "auto" : shards,
+  recommendGuildsPerShard: 20,
   maxConcurrency: 2,
   guilds: shards * 3,
 });
@@ -80,6 +86,9 @@ const config = loadConfig({
   GATEWAY_INTENTS: "Guilds,GuildMessages",
   GATEWAY_AUTHORIZATION: "demo-gateway-secret",
   DATA_DIR: dataDir,
+  TOTAL_SHARDS: String(shards),
+  // --reshard: shards count as full at 1% of 2,500 guilds (25), checked every 2 s.
+  ...(reshard ? { RESHARD_PERCENTAGE: "1", RESHARD_CHECK_INTERVAL_MS: "2000" } : {}),
 });
 const service = await createService({
   config,
@@ -121,9 +130,7 @@ const traffic = setInterval(() => {
 }, 1000 / rate);
 
 // The story: after the shards are up, the bot "restarts" for a few seconds.
-const story = (async () => {
-  await service.allReady;
-  say("all shards ready; events flow straight through");
+const outage = async () => {
   await new Promise((r) => setTimeout(r, 6000));
   say(
     "stopping the event handler for 6 s, as a bot deploy would: events queue, interactions get deferred",
@@ -134,11 +141,53 @@ const story = (async () => {
   say("event handler back: the backlog drains in order, then live traffic resumes");
   handlerServer = Deno.serve({ hostname: "127.0.0.1", port: handlerPort, onListen() {} }, handler);
   handlerUp = true;
+};
+
+// --reshard: the bot grows past its shards' capacity and the proxy reshards without downtime.
+const growth = async () => {
+  await new Promise((r) => setTimeout(r, 4000));
+  const add = shards * 25 + 10 - sim.guildCount();
+  say(
+    `the bot joins ${add} servers: ${
+      sim.guildCount() + add
+    } guilds on ${shards} shards is over RESHARD_PERCENTAGE`,
+  );
+  sim.addGuilds(add);
+  let last = "";
+  const startedAt = Date.now();
+  for (;;) {
+    const r = service.reshardStatus();
+    const line = r.state === "preparing"
+      ? `reshard ${r.from} -> ${r.to}: preparing, ${r.ready}/${r.to} new shards ready (events still flow through the old set)`
+      : r.state === "switching"
+      ? `reshard ${r.from} -> ${r.to}: switching, both sets deliver, each event once`
+      : r.state === "done"
+      ? `reshard ${r.from} -> ${r.to} done in ${
+        ((Date.now() - startedAt) / 1000).toFixed(1)
+      } s; ${r.deduped} copies held back by the overlap; the bot got RESHARDED_DD`
+      : r.state === "failed"
+      ? `reshard failed: ${r.error}`
+      : "";
+    if (line && line !== last) say(line);
+    last = line;
+    if (r.state === "done" || r.state === "failed") return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+};
+
+const story = (async () => {
+  await service.allReady;
+  say("all shards ready; events flow straight through");
+  await (reshard ? growth() : outage());
 })();
 
 const stop = Promise.withResolvers<void>();
 Deno.addSignalListener("SIGINT", () => stop.resolve());
-if (Number.isFinite(seconds)) setTimeout(() => stop.resolve(), seconds * 1000);
+if (Number.isFinite(seconds)) {
+  setTimeout(() => stop.resolve(), seconds * 1000);
+  // A bounded --reshard run ends soon after the reshard, not at the bound.
+  if (reshard) story.then(() => setTimeout(() => stop.resolve(), 3000));
+}
 await stop.promise;
 
 clearInterval(traffic);
