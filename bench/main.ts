@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { benchDrain, benchQueuedMemoryIsolated } from "./queue_bench.ts";
+import { benchReshard } from "./reshard_bench.ts";
 import { benchRestart } from "./restart_bench.ts";
 
 const { values } = parseArgs({
@@ -19,15 +20,29 @@ const { values } = parseArgs({
 });
 const mode = values.smoke ? "smoke" : values.full ? "full" : "quick";
 const sizes = {
-  smoke: { drain: [[200, 4], [100, 1]], memory: 2_000, restart: [2, 2], cache: 10_000 },
+  smoke: {
+    drain: [[200, 4], [100, 1]],
+    memory: 2_000,
+    restart: [2, 2],
+    cache: 10_000,
+    // [from shards, max_concurrency, identify window ms, overlap ms]
+    reshard: [[2, 2, 500, 500]],
+  },
   // Quick mode stays near 3 minutes: most of it is the comparison (bench/compare.ts).
-  quick: { drain: [[20_000, 16], [5_000, 1]], memory: 50_000, restart: [2, 2], cache: 100_000 },
+  quick: {
+    drain: [[20_000, 16], [5_000, 1]],
+    memory: 50_000,
+    restart: [2, 2],
+    cache: 100_000,
+    reshard: [[16, 16, 5000, 5000]],
+  },
 
   full: {
     drain: [[100_000, 16], [100_000, 4], [100_000, 1]],
     memory: 1_000_000,
     restart: [32, 1],
     cache: 1_000_000,
+    reshard: [[16, 16, 5000, 5000], [4, 1, 5000, 5000]],
   },
 }[mode];
 
@@ -46,6 +61,13 @@ console.log("shaping", shaping);
 const restart = await benchRestart(sizes.restart[0], sizes.restart[1]);
 console.log("restart", restart);
 
+const reshards = [];
+for (const [from, mc, window, overlap] of sizes.reshard) {
+  const r = await benchReshard(from, mc, window, overlap);
+  console.log("reshard", r);
+  reshards.push(r);
+}
+
 const result = {
   mode,
   date: new Date().toISOString(),
@@ -54,6 +76,7 @@ const result = {
   drains,
   memory,
   restart,
+  reshards,
   shaping,
 };
 await Deno.writeTextFile(
@@ -81,6 +104,14 @@ const md = [
   "|---|---:|---:|---:|---:|---:|",
   `| cold start (identify) | ${restart.shards} | ${restart.maxConcurrency} | ${restart.identifyBoundSeconds} | ${restart.identifySeconds} | ${restart.shards} |`,
   `| restart after SIGTERM (resume) | ${restart.shards} | ${restart.maxConcurrency} | - | ${restart.resumeSeconds} | ${restart.identifiesOnRestart} |`,
+  "",
+  "| reshard under 100 msg/s | max_concurrency | identify bound | new set ready | done (with 2 x overlap) | copies deduped | messages | missing | doubled | longest gap |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...reshards.map((r) =>
+    `| ${r.from} -> ${r.to} | ${r.maxConcurrency} | ${r.identifyBoundSeconds} s | ${r.preparedSeconds} s | ${r.doneSeconds} s (overlap ${
+      r.overlapMs / 1000
+    } s) | ${r.deduped} | ${r.emitted} | ${r.missing} | ${r.doubled} | ${r.longestGapMs} ms |`
+  ),
   "",
   "| gateway-side cache | entries | V8 heap |",
   "|---|---:|---:|",

@@ -74,6 +74,7 @@ Deno.test("deno task bench --smoke runs the harness end to end", async () => {
   for (const d of result.drains) assert(d.eventsPerSecond > 0);
   assertEquals(result.memory.inMemory + result.memory.onDisk, result.memory.events);
   assertEquals(result.restart.identifiesOnRestart, 0, "the restart resumed");
+  for (const r of result.reshards) assertEquals([r.missing, r.doubled], [0, 0]);
   await Deno.remove(out, { recursive: true });
 });
 
