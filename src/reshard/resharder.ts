@@ -114,7 +114,9 @@ export function createResharder(options: ResharderOptions): Resharder {
     );
   }
   const timer = enabled && !partialRange && options.checkIntervalMs > 0
-    ? setInterval(() => void check(), options.checkIntervalMs)
+    ? setInterval(() => {
+      check().catch((error) => log.error("reshard check failed", { error }));
+    }, options.checkIntervalMs)
     : undefined;
 
   async function check() {
@@ -183,7 +185,7 @@ export function createResharder(options: ResharderOptions): Resharder {
       completed: status.completed,
     };
     log.info("resharding", { from: plan.from, to: plan.to, reason: plan.reason, guilds });
-    running = run(plan).finally(() => {
+    running = run(plan).catch((error) => fail(`reshard crashed: ${error}`)).finally(() => {
       running = undefined;
       prepared = undefined;
     });
@@ -217,11 +219,21 @@ export function createResharder(options: ResharderOptions): Resharder {
     log.info("reshard switching: both shard sets deliver, each dispatch once", { overlapMs });
     set.overlap();
     await sleep(overlapMs, stop.signal);
-    if (closed) return;
-    await set.promote();
+    // Stopping before the old set closed: the old set stays the one to resume.
+    if (closed) return abandon(set, "the service stopped during the switch");
+    try {
+      await set.promote();
+    } catch (error) {
+      return fail(`switching to the new set failed: ${(error as Error).message}`);
+    }
     // Copies from the old set that were still in flight meet the dedupe for one more window.
     await sleep(overlapMs, stop.signal);
-    const deduped = set.settle();
+    let deduped = 0;
+    try {
+      deduped = set.settle();
+    } catch (error) {
+      log.warn("ending the overlap failed", { error });
+    }
     status = {
       ...status,
       state: "done",
