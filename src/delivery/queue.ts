@@ -20,6 +20,8 @@ const INTERACTION_DEADLINE_MS = 3000;
 const DEADLINE_MARGIN_MS = 150;
 /** How often delivered journal rows are deleted. */
 const PRUNE_INTERVAL_MS = 50;
+/** How far behind a failing event a probe looks for one the bot does not have yet. */
+const PROBE_SCAN = 64;
 /** Disk bytes counted per journaled row besides its payload, until the next measurement. */
 const ROW_OVERHEAD_BYTES = 100;
 
@@ -133,8 +135,11 @@ interface Lane {
   evidenceMark: number;
 }
 
-/** A queued event whose copy is in the journal (so a crash cannot lose it). */
-type Durable = QueuedEvent & { durable?: boolean };
+/**
+ * A queued event; `durable` once its copy is in the journal (so a crash cannot lose it),
+ * `early` once the handler took it out of turn as a probe (see `probe`).
+ */
+type Durable = QueuedEvent & { durable?: boolean; early?: boolean };
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
 export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueue {
@@ -647,12 +652,16 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
    * handler takes it, the head goes to the dead letters and order among delivered events holds.
    */
   async function probe(l: Lane): Promise<Durable | undefined> {
-    if (l.mem.length < 2 && l.disk > 0) refill(l);
-    const next = l.mem.at(1);
-    if (!next) return undefined;
-    if (next.interaction && !(await prepareInteraction(next))) return undefined;
-    const result = await attempt(next);
-    return result.ok ? next : undefined;
+    // The next event the bot does not have yet (an interaction it already answered is skipped).
+    for (let i = 1; i <= PROBE_SCAN; i++) {
+      if (i >= l.mem.length && l.disk > 0) refill(l);
+      const next = l.mem.at(i);
+      if (!next) return undefined;
+      if (next.early || (next.interaction && !(await prepareInteraction(next)))) continue;
+      const result = await attempt(next);
+      return result.ok ? next : undefined;
+    }
+    return undefined;
   }
 
   function noteFailure(result: DeliveryResult & { ok: false }) {
@@ -695,6 +704,11 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         }
         break;
       }
+      if (event.early) {
+        // The handler took it as a probe, before the poisoned event ahead of it was set aside.
+        delivered(l, event);
+        continue;
+      }
       if (event.interaction && !(await prepareInteraction(event))) {
         finish(l, event);
         continue;
@@ -733,7 +747,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
             ? `an event failed ${l.headFailures} times and the next one was accepted`
             : `an event failed ${l.headFailures} times, ${l.strikes} of them while the handler accepted others`,
         );
-        if (probed) delivered(l, probed);
+        if (probed) probed.early = true;
         continue;
       }
       if (event.interaction) startDeferral(event);
@@ -794,7 +808,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       const held = replay.get(event.shardId);
       let placed = false;
       if (held !== undefined) {
-        if (event.t === "READY" || event.t === "RESUMED") {
+        // RESUMED ends the replay; a READY of another session means the resume failed. A READY
+        // of the held session itself is part of the replay (nothing past it was kept).
+        if (event.t === "RESUMED" || (event.t === "READY" && event.session !== held)) {
           release(event.shardId);
         } else if (event.session === held) {
           const where = placeReplayed(l, event);
