@@ -43,7 +43,7 @@ Deno.test("createDeliveryQueue() on a single shard tries the next event to tell 
   assertEquals(seqsByShard(r).get(0), [1, 3, 4, 5]);
   const dead = await deadLetters(r.dir);
   assertEquals(dead.map((d) => d.s), [2]);
-  assertStringIncludes(dead[0].error, "failed 3 times and the next one was accepted");
+  assertStringIncludes(dead[0].error, "failed 3 times and the handler answered the next one");
   await r.close();
 });
 

@@ -139,7 +139,11 @@ interface Lane {
  * A queued event; `durable` once its copy is in the journal (so a crash cannot lose it),
  * `early` once the handler took it out of turn as a probe (see `probe`).
  */
-type Durable = QueuedEvent & { durable?: boolean; early?: boolean };
+type Durable = QueuedEvent & {
+  durable?: boolean;
+  /** The handler answered it as a probe: 2xx (delivered) or a rejection (to dead-letter). */
+  early?: DeliveryResult;
+};
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
 export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueue {
@@ -473,6 +477,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         log.info("interaction was already answered by the bot", fields);
       } else {
         counters.deferFailed++;
+        // Nothing pending any more; another try may follow while the deadline allows.
+        deferrals.delete(info.id);
         log.warn("could not defer an interaction; it stays queued", {
           ...fields,
           reason: outcome.reason,
@@ -649,7 +655,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
 
   /**
    * Tells a poisoned head from a handler that is down by sending the next event: if the
-   * handler takes it, the head goes to the dead letters and order among delivered events holds.
+   * handler takes it (or refuses that event itself, 4xx), it is up, the head goes to the dead
+   * letters, and order among delivered events holds.
    */
   async function probe(l: Lane): Promise<Durable | undefined> {
     // The next event the bot does not have yet (an interaction it already answered is skipped).
@@ -657,9 +664,19 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       if (i >= l.mem.length && l.disk > 0) refill(l);
       const next = l.mem.at(i);
       if (!next) return undefined;
-      if (next.early || (next.interaction && !(await prepareInteraction(next)))) continue;
+      if (next.early) continue;
+      if (next.interaction) {
+        // No waiting for a deferral in flight (the probe must follow the failure at once, or a
+        // handler that came back meanwhile would make the failed event look poisoned), and no
+        // skipping it either (it would then reach the bot after the probe).
+        const id = next.interaction.id;
+        if (deferrals.has(id) && !outcomes.has(id)) return undefined;
+        if (!(await prepareInteraction(next))) continue;
+      }
       const result = await attempt(next);
-      return result.ok ? next : undefined;
+      if (!result.ok && result.verdict !== "reject") return undefined;
+      next.early = result;
+      return next;
     }
     return undefined;
   }
@@ -705,8 +722,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         break;
       }
       if (event.early) {
-        // The handler took it as a probe, before the poisoned event ahead of it was set aside.
-        delivered(l, event);
+        // The handler answered it as a probe, before the poisoned event ahead was set aside.
+        const early = event.early;
+        if (early.ok) delivered(l, event);
+        else await deadLetter(l, event, early, "the event handler rejected an event");
         continue;
       }
       if (event.interaction && !(await prepareInteraction(event))) {
@@ -732,10 +751,15 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       // The handler is proven up when an attempt that started after this event's previous
       // failure was accepted (another shard's); only such failures count against the event.
       // Without that proof (one shard, or the others idle) the next event is tried instead.
+      // Only failures that can be the event's own count (5xx, timeouts): an answer that
+      // points at a setting (401, 404, a redirect) holds the stream instead.
+      const own = result.verdict === "retry";
       const proven = lastAcceptedTicket > l.evidenceMark;
       l.evidenceMark = attemptSeq;
-      if (proven) l.strikes++;
-      const probed = !proven && l.headFailures >= poisonAfterAttempts ? await probe(l) : undefined;
+      if (proven && own) l.strikes++;
+      const probed = !proven && own && l.headFailures >= poisonAfterAttempts
+        ? await probe(l)
+        : undefined;
       if (closed) break;
       if (l.strikes >= poisonAfterAttempts || probed) {
         counters.poisoned++;
@@ -744,10 +768,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           event,
           result,
           probed
-            ? `an event failed ${l.headFailures} times and the next one was accepted`
+            ? `an event failed ${l.headFailures} times and the handler answered the next one`
             : `an event failed ${l.headFailures} times, ${l.strikes} of them while the handler accepted others`,
         );
-        if (probed) probed.early = true;
         continue;
       }
       if (event.interaction) startDeferral(event);
@@ -808,17 +831,20 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       const held = replay.get(event.shardId);
       let placed = false;
       if (held !== undefined) {
-        // RESUMED ends the replay; a READY of another session means the resume failed. A READY
-        // of the held session itself is part of the replay (nothing past it was kept).
-        if (event.t === "RESUMED" || (event.t === "READY" && event.session !== held)) {
-          release(event.shardId);
-        } else if (event.session === held) {
+        if (event.session !== held) {
+          // A READY of another session: the resume failed, nothing more will be replayed.
+          if (event.t === "READY") release(event.shardId);
+        } else {
+          // Of the held session: its place among the journaled events, unless it comes after
+          // all of them. A READY or an earlier RESUMED can be part of the replay itself.
           const where = placeReplayed(l, event);
           if (where === "duplicate") {
             counters.replayDuplicates++;
             return;
           }
           placed = where === "placed";
+          // The RESUMED that ends this replay comes after everything journaled.
+          if (!placed && event.t === "RESUMED") release(event.shardId);
         }
       }
       counters.received++;
