@@ -127,8 +127,6 @@ interface Lane {
   held: boolean;
   failing: boolean;
   attempt: number;
-  /** Failed attempts of the event at the head. */
-  headFailures: number;
   /** Failed attempts of the head while the handler was proven up. */
   strikes: number;
   /** Attempts started up to here cannot prove the handler up for the head (see `run`). */
@@ -141,8 +139,12 @@ interface Lane {
  */
 type Durable = QueuedEvent & {
   durable?: boolean;
+  /** Failed attempts that can be the event's own fault (see `ownFailure`). */
+  failures?: number;
   /** The handler answered it as a probe: 2xx (delivered) or a rejection (to dead-letter). */
   early?: DeliveryResult;
+  /** Found poisoned by a probe further on: dead-lettered when it reaches the head. */
+  poison?: DeliveryResult;
 };
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
@@ -227,7 +229,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         held: false,
         failing: false,
         attempt: 0,
-        headFailures: 0,
         strikes: 0,
         evidenceMark: attemptSeq,
       };
@@ -568,7 +569,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   /** Removes the head of the lane (delivered, dead-lettered or already answered). */
   function finish(l: Lane, event: Durable) {
     l.mem.shift();
-    l.headFailures = 0;
     l.strikes = 0;
     l.evidenceMark = attemptSeq;
     const size = event.raw.length;
@@ -658,27 +658,36 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
    * handler takes it (or refuses that event itself, 4xx), it is up, the head goes to the dead
    * letters, and order among delivered events holds.
    */
-  async function probe(l: Lane): Promise<Durable | undefined> {
-    // The next event the bot does not have yet (an interaction it already answered is skipped).
+  async function probe(l: Lane): Promise<boolean> {
+    // Events between the head and the one the handler answers must be poisoned too (each failed
+    // `poisonAfterAttempts` times): they are set aside with the head, so order holds.
+    const passed: [Durable, DeliveryResult][] = [];
     for (let i = 1; i <= PROBE_SCAN; i++) {
       if (i >= l.mem.length && l.disk > 0) refill(l);
       const next = l.mem.at(i);
-      if (!next) return undefined;
-      if (next.early) continue;
+      if (!next || next.early) return false;
       if (next.interaction) {
         // No waiting for a deferral in flight (the probe must follow the failure at once, or a
         // handler that came back meanwhile would make the failed event look poisoned), and no
-        // skipping it either (it would then reach the bot after the probe).
+        // skipping it either (it would then reach the bot after the probe). One the bot already
+        // answered is skipped: it is not delivered anyway.
         const id = next.interaction.id;
-        if (deferrals.has(id) && !outcomes.has(id)) return undefined;
+        if (deferrals.has(id) && !outcomes.has(id)) return false;
         if (!(await prepareInteraction(next))) continue;
       }
       const result = await attempt(next);
-      if (!result.ok && result.verdict !== "reject") return undefined;
-      next.early = result;
-      return next;
+      if (result.ok || result.verdict === "reject") {
+        next.early = result;
+        for (const [e, failure] of passed) e.poison = failure;
+        return true;
+      }
+      if (!ownFailure(result)) return false;
+      next.failures = (next.failures ?? 0) + 1;
+      // Not yet known to fail on its own: the handler may simply be down.
+      if (next.failures < poisonAfterAttempts) return false;
+      passed.push([next, result]);
     }
-    return undefined;
+    return false;
   }
 
   function noteFailure(result: DeliveryResult & { ok: false }) {
@@ -721,6 +730,16 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         }
         break;
       }
+      if (event.poison) {
+        counters.poisoned++;
+        await deadLetter(
+          l,
+          event,
+          event.poison,
+          `an event failed ${event.failures} times and the handler answered a later one`,
+        );
+        continue;
+      }
       if (event.early) {
         // The handler answered it as a probe, before the poisoned event ahead was set aside.
         const early = event.early;
@@ -747,19 +766,17 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       noteFailure(result);
       enterBacklog(result);
       l.failing = true;
-      l.headFailures++;
+      // Only failures that can be the event's own count: an answer that points at a setting
+      // (401, 404, a redirect) or at a handler that is down (refused, 502-504) holds the stream.
       // The handler is proven up when an attempt that started after this event's previous
-      // failure was accepted (another shard's); only such failures count against the event.
-      // Without that proof (one shard, or the others idle) the next event is tried instead.
-      // Only failures that can be the event's own count (5xx, timeouts): an answer that
-      // points at a setting (401, 404, a redirect) holds the stream instead.
-      const own = result.verdict === "retry";
+      // failure was accepted (another shard's); only such failures are strikes. Without that
+      // proof (one shard, or the others idle) the next event is tried instead.
+      const own = ownFailure(result);
+      if (own) event.failures = (event.failures ?? 0) + 1;
       const proven = lastAcceptedTicket > l.evidenceMark;
       l.evidenceMark = attemptSeq;
       if (proven && own) l.strikes++;
-      const probed = !proven && own && l.headFailures >= poisonAfterAttempts
-        ? await probe(l)
-        : undefined;
+      const probed = !proven && own && event.failures! >= poisonAfterAttempts && await probe(l);
       if (closed) break;
       if (l.strikes >= poisonAfterAttempts || probed) {
         counters.poisoned++;
@@ -768,8 +785,8 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           event,
           result,
           probed
-            ? `an event failed ${l.headFailures} times and the handler answered the next one`
-            : `an event failed ${l.headFailures} times, ${l.strikes} of them while the handler accepted others`,
+            ? `an event failed ${event.failures} times and the handler answered the next one`
+            : `an event failed ${event.failures} times, ${l.strikes} of them while the handler accepted others`,
         );
         continue;
       }
@@ -965,6 +982,19 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       return lastReceived;
     },
   };
+}
+
+/**
+ * Whether a failed attempt can be the event's own fault: the handler answered 5xx (but not
+ * 502-504, which gateways in front of a dead handler send) or gave no answer in time.
+ * Refused connections, 408, 429 and "unavailable" answers say nothing about the event.
+ */
+function ownFailure(result: DeliveryResult & { ok: false }): boolean {
+  if (result.verdict !== "retry") return false;
+  if (result.timedOut) return true;
+  const status = result.status;
+  return status !== undefined && status >= 500 && status !== 502 && status !== 503 &&
+    status !== 504;
 }
 
 /** What to check, for a failed attempt's log line and `/readyz`. */

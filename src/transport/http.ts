@@ -28,6 +28,8 @@ export type DeliveryResult =
      */
     verdict: Verdict;
     status?: number;
+    /** No answer within the request timeout (a hung handler, or an event it chokes on). */
+    timedOut?: boolean;
     /** From `Retry-After`, when the handler sent one. */
     retryAfterMs?: number;
     error: string;
@@ -117,6 +119,7 @@ function createHttp1Transport(options: HttpTransportOptions, timeoutMs: number):
         return {
           ok: false,
           verdict: "retry",
+          timedOut: error instanceof Http1Error && error.kind === "timeout",
           error: error instanceof Http1Error && error.kind === "timeout"
             ? `no answer within ${timeoutMs} ms`
             : errorText(error),
@@ -181,6 +184,7 @@ function createFetchTransport(options: HttpTransportOptions, timeoutMs: number):
         return {
           ok: false,
           verdict: "retry",
+          timedOut,
           error: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(error),
         };
       }
