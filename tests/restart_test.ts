@@ -264,6 +264,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a stored session whose resume URL is off the gateway's host is not resumed: the token stays home",
+  ...sanitizers,
+  async fn() {
+    await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {
+      await createFileSessionStore({
+        path: `${e2e.dataDir}/sessions-0-last.json`,
+        token: TOKEN,
+        logger: silentLogger,
+      }).save([{
+        shardId: 0,
+        sessionId: "planted",
+        resumeGatewayUrl: "wss://attacker.example/",
+        totalShards: 1,
+        seq: 10,
+        savedAt: Date.now(),
+      }]);
+      await e2e.service.start();
+      await e2e.service.allReady;
+      assert(e2e.logs.some((l) => l.includes("untrusted resume URL")));
+      assertEquals(e2e.sim.resumes.length, 0);
+      assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
+    });
+  },
+});
+
+Deno.test({
   name:
     "a second SIGTERM while the drain waits on a dead handler exits at once; the restart resumes and loses nothing",
   ...sanitizers,
