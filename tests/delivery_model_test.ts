@@ -57,7 +57,7 @@ async function withWorld(seed: number, fn: (w: World) => Promise<void>): Promise
 function deliveredOf(w: World, session: string): number[] {
   const out: number[] = [];
   for (const e of w.log) {
-    if (e.type !== "answer" || !e.ok) continue;
+    if (e.type !== "answer" || !e.ok || e.key === "check") continue;
     const d = w.dispatches.get(e.key)!;
     if (d.session === session && !out.includes(d.s)) out.push(d.s);
   }

@@ -34,16 +34,36 @@ Deno.test("createDeliveryQueue() sets aside an event that fails while other shar
   await r.close();
 });
 
-Deno.test("createDeliveryQueue() on a single shard tries the next event to tell a poisoned event from an outage", async () => {
+Deno.test("createDeliveryQueue() on a single shard asks the handler with HANDLER_CHECK_DD before setting an event aside", async () => {
   const r = await rig({ poisonAfterAttempts: 3 });
   r.handler.behave = (e) => e.data.s === 2 ? { status: 500 } : undefined;
   for (let s = 1; s <= 5; s++) r.queue.push(makeEvent(0, s));
-  await until(() => r.handler.events.length === 4, "the rest delivered");
-  // The probe (s 3) was delivered out of turn only because s 2 was set aside.
-  assertEquals(seqsByShard(r).get(0), [1, 3, 4, 5]);
+  await until(() => r.queue.counters.poisoned === 1, "set aside");
+  const real = () => r.handler.events.filter((e) => e.data.t !== "HANDLER_CHECK_DD");
+  await until(() => real().length === 4, "the rest delivered");
+  // In order, no duplicates: the checks are synthetic events, not real ones sent again.
+  assertEquals(real().map((e) => e.data.s), [1, 3, 4, 5]);
+  const checks = r.handler.events.filter((e) => e.data.t === "HANDLER_CHECK_DD");
+  assertEquals(checks.length, r.queue.counters.witnesses);
+  assert(checks.length >= 3, `${checks.length} checks`);
+  assertEquals(checks[0].data.d, { shard_id: 0, failing_s: 2, failing_t: "MESSAGE_CREATE" });
   const dead = await deadLetters(r.dir);
   assertEquals(dead.map((d) => d.s), [2]);
-  assertStringIncludes(dead[0].error, "failed 3 times and the handler answered the next one");
+  assertStringIncludes(dead[0].error, "3 of them while the handler accepted others");
+  await r.close();
+});
+
+Deno.test("createDeliveryQueue() sets nothing aside while the handler answers 500 to everything, checks included", async () => {
+  const r = await rig({ poisonAfterAttempts: 2 });
+  let broken = true;
+  r.handler.behave = () => broken ? { status: 500 } : undefined;
+  for (let s = 1; s <= 3; s++) r.queue.push(makeEvent(0, s));
+  await until(() => r.queue.counters.witnesses >= 4, "checks answered 500");
+  assertEquals(r.queue.counters.deadLettered, 0);
+  broken = false;
+  await until(() => seqsByShard(r).get(0)?.length === 3, "delivered");
+  assertEquals(seqsByShard(r).get(0), [1, 2, 3]);
+  assertEquals(await deadLetters(r.dir), []);
   await r.close();
 });
 

@@ -279,7 +279,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a large bot (max_concurrency 16) reshards 16 -> 32 in multiples of 16, identifying 16 at a time",
+  name:
+    "a large bot (max_concurrency 16) reshards 16 -> 32 in multiples of 16, identifying 16 at a time",
   ...sanitizers,
   async fn() {
     await withE2E({

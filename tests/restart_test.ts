@@ -264,7 +264,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a stored session whose resume URL is off the gateway's host is not resumed: the token stays home",
+  name:
+    "a stored session whose resume URL is off the gateway's host is not resumed: the token stays home",
   ...sanitizers,
   async fn() {
     await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {

@@ -27,6 +27,8 @@ export interface DeliveryCounters {
   replayDuplicates: number;
   /** Events dead-lettered because they kept failing while the handler accepted others. */
   poisoned: number;
+  /** HANDLER_CHECK_DD requests sent to prove the handler up while one event kept failing. */
+  witnesses: number;
   /** Failed attempts answered as "handler unavailable" (3xx, 401, 403, 404, 405). */
   unavailable: number;
   /** Journal writes that failed (disk full, permissions); their events stayed in memory. */
@@ -102,6 +104,7 @@ export function createCounters(): DeliveryCounters {
     alreadyAcknowledged: 0,
     replayDuplicates: 0,
     poisoned: 0,
+    witnesses: 0,
     unavailable: 0,
     journalWriteFailures: 0,
     deadLetterRotations: 0,

@@ -13,6 +13,7 @@ import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
 import { Deque } from "./deque.ts";
 import type { Journal } from "./journal.ts";
 import type { QueuedEvent } from "./types.ts";
+import { SYNTHETIC_EVENTS } from "../shaping/event_names.ts";
 
 /** Discord refuses interaction callbacks later than this after creation. */
 const INTERACTION_DEADLINE_MS = 3000;
@@ -20,8 +21,6 @@ const INTERACTION_DEADLINE_MS = 3000;
 const DEADLINE_MARGIN_MS = 150;
 /** How often delivered journal rows are deleted. */
 const PRUNE_INTERVAL_MS = 50;
-/** How far behind a failing event a probe looks for one the bot does not have yet. */
-const PROBE_SCAN = 64;
 /** Disk bytes counted per journaled row besides its payload, until the next measurement. */
 const ROW_OVERHEAD_BYTES = 100;
 
@@ -129,22 +128,17 @@ interface Lane {
   attempt: number;
   /** Failed attempts of the head while the handler was proven up. */
   strikes: number;
+  /** The head's last failure was its own and nothing proved the handler up: witness first. */
+  needsWitness: boolean;
   /** Attempts started up to here cannot prove the handler up for the head (see `run`). */
   evidenceMark: number;
 }
 
-/**
- * A queued event; `durable` once its copy is in the journal (so a crash cannot lose it),
- * `early` once the handler took it out of turn as a probe (see `probe`).
- */
+/** A queued event; `durable` once its copy is in the journal (so a crash cannot lose it). */
 type Durable = QueuedEvent & {
   durable?: boolean;
   /** Failed attempts that can be the event's own fault (see `ownFailure`). */
   failures?: number;
-  /** The handler answered it as a probe: 2xx (delivered) or a rejection (to dead-letter). */
-  early?: DeliveryResult;
-  /** Found poisoned by a probe further on: dead-lettered when it reaches the head. */
-  poison?: DeliveryResult;
 };
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
@@ -230,6 +224,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         failing: false,
         attempt: 0,
         strikes: 0,
+        needsWitness: false,
         evidenceMark: attemptSeq,
       };
       lanes.set(id, l);
@@ -570,6 +565,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   function finish(l: Lane, event: Durable) {
     l.mem.shift();
     l.strikes = 0;
+    l.needsWitness = false;
     l.evidenceMark = attemptSeq;
     const size = event.raw.length;
     counters.queuedMemory--;
@@ -632,7 +628,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     const ticket = ++attemptSeq;
     const result = await transport.send(event, signal);
     if (info) inFlightIds.delete(info.id);
-    if (result.ok) lastAcceptedTicket = Math.max(lastAcceptedTicket, ticket);
+    // A refusal (4xx) proves the handler up as well as a 2xx does.
+    if (result.ok || result.verdict === "reject") {
+      lastAcceptedTicket = Math.max(lastAcceptedTicket, ticket);
+    }
     return result;
   }
 
@@ -651,43 +650,6 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       error,
     ) => log.error("dead-letter write failed", { error, shardId: event.shardId, s: event.s }));
     finish(l, event);
-  }
-
-  /**
-   * Tells a poisoned head from a handler that is down by sending the next event: if the
-   * handler takes it (or refuses that event itself, 4xx), it is up, the head goes to the dead
-   * letters, and order among delivered events holds.
-   */
-  async function probe(l: Lane): Promise<boolean> {
-    // Events between the head and the one the handler answers must be poisoned too (each failed
-    // `poisonAfterAttempts` times): they are set aside with the head, so order holds.
-    const passed: [Durable, DeliveryResult][] = [];
-    for (let i = 1; i <= PROBE_SCAN; i++) {
-      if (i >= l.mem.length && l.disk > 0) refill(l);
-      const next = l.mem.at(i);
-      if (!next || next.early) return false;
-      if (next.interaction) {
-        // No waiting for a deferral in flight (the probe must follow the failure at once, or a
-        // handler that came back meanwhile would make the failed event look poisoned), and no
-        // skipping it either (it would then reach the bot after the probe). One the bot already
-        // answered is skipped: it is not delivered anyway.
-        const id = next.interaction.id;
-        if (deferrals.has(id) && !outcomes.has(id)) return false;
-        if (!(await prepareInteraction(next))) continue;
-      }
-      const result = await attempt(next);
-      if (result.ok || result.verdict === "reject") {
-        next.early = result;
-        for (const [e, failure] of passed) e.poison = failure;
-        return true;
-      }
-      if (!ownFailure(result)) return false;
-      next.failures = (next.failures ?? 0) + 1;
-      // Not yet known to fail on its own: the handler may simply be down.
-      if (next.failures < poisonAfterAttempts) return false;
-      passed.push([next, result]);
-    }
-    return false;
   }
 
   function noteFailure(result: DeliveryResult & { ok: false }) {
@@ -730,28 +692,20 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         }
         break;
       }
-      if (event.poison) {
-        counters.poisoned++;
-        await deadLetter(
-          l,
-          event,
-          event.poison,
-          `an event failed ${event.failures} times and the handler answered a later one`,
-        );
-        continue;
-      }
-      if (event.early) {
-        // The handler answered it as a probe, before the poisoned event ahead was set aside.
-        const early = event.early;
-        if (early.ok) delivered(l, event);
-        else await deadLetter(l, event, early, "the event handler rejected an event");
-        continue;
-      }
       if (event.interaction && !(await prepareInteraction(event))) {
         finish(l, event);
         continue;
       }
       if (closed) break;
+      if (l.needsWitness) {
+        // Nothing showed the handler up since this event failed on its own: just before the
+        // retry, a synthetic HANDLER_CHECK_DD asks it, so that a failure of the retry counts
+        // against the event only if the handler answered the check.
+        l.needsWitness = false;
+        counters.witnesses++;
+        await attempt(witness(event));
+        if (closed) break;
+      }
       const result = await attempt(event);
       if (result.ok) {
         delivered(l, event);
@@ -769,24 +723,21 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       // Only failures that can be the event's own count: an answer that points at a setting
       // (401, 404, a redirect) or at a handler that is down (refused, 502-504) holds the stream.
       // The handler is proven up when an attempt that started after this event's previous
-      // failure was accepted (another shard's); only such failures are strikes. Without that
-      // proof (one shard, or the others idle) the next event is tried instead.
+      // failure was answered (another shard's event, or the witness); only such failures are
+      // strikes.
       const own = ownFailure(result);
       if (own) event.failures = (event.failures ?? 0) + 1;
       const proven = lastAcceptedTicket > l.evidenceMark;
       l.evidenceMark = attemptSeq;
       if (proven && own) l.strikes++;
-      const probed = !proven && own && event.failures! >= poisonAfterAttempts && await probe(l);
-      if (closed) break;
-      if (l.strikes >= poisonAfterAttempts || probed) {
+      l.needsWitness = own && !proven;
+      if (l.strikes >= poisonAfterAttempts) {
         counters.poisoned++;
         await deadLetter(
           l,
           event,
           result,
-          probed
-            ? `an event failed ${event.failures} times and the handler answered the next one`
-            : `an event failed ${event.failures} times, ${l.strikes} of them while the handler accepted others`,
+          `an event failed ${event.failures} times, ${l.strikes} of them while the handler accepted others`,
         );
         continue;
       }
@@ -981,6 +932,24 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       }
       return lastReceived;
     },
+  };
+}
+
+/** The synthetic event that asks the handler whether it is up (see `run`). */
+function witness(failing: QueuedEvent): QueuedEvent {
+  const t = SYNTHETIC_EVENTS.handlerCheck;
+  return {
+    shardId: failing.shardId,
+    totalShards: failing.totalShards,
+    t,
+    s: 0,
+    receivedAt: Date.now(),
+    raw: JSON.stringify({
+      op: 0,
+      t,
+      s: null,
+      d: { shard_id: failing.shardId, failing_s: failing.s, failing_t: failing.t },
+    }),
   };
 }
 

@@ -15,6 +15,12 @@ export const SYNTHETIC_EVENTS = {
   shardGuildsLoaded: "SHARD_GUILDS_LOADED_DD",
   /** Once per reshard, when delivery switched to the new shard set: `d` is `{from, to}`. */
   resharded: "RESHARDED_DD",
+  /**
+   * Sent by the delivery queue (never queued) while one event keeps failing and nothing else
+   * shows the handler up: any answer but a 5xx or no answer proves it is. `d` is
+   * `{shard_id, failing_s, failing_t}`; a handler may ignore it.
+   */
+  handlerCheck: "HANDLER_CHECK_DD",
 } as const;
 
 /** Discord's gateway dispatch names. */

@@ -87,7 +87,7 @@ function order(w: World): string[] {
     if (e.type === "dead" || (e.type === "outcome" && e.kind === "already-acknowledged")) {
       first.add(e.key);
     }
-    if (e.type !== "answer" || !e.ok || first.has(e.key)) continue;
+    if (e.type !== "answer" || !e.ok || first.has(e.key) || e.key === "check") continue;
     first.add(e.key);
     const d = w.dispatches.get(e.key)!;
     const prev = highest.get(d.shardId);

@@ -76,6 +76,10 @@ export interface FakeContext {
   log: Entry[];
   /** The handler's answer to one attempt at the event with this key. */
   answer(key: string): { result: DeliveryResult; mode: HandlerMode };
+  /** The handler's answer to the queue's HANDLER_CHECK_DD (any event that is neither poisoned nor bad). */
+  check(): DeliveryResult;
+  /** The handler's mode now. */
+  mode(): HandlerMode;
   /** Answer delay, ms; 0 answers at once. */
   latencyMs(): number;
   /** The deferral outcome planned for an interaction, and the op after which it is released. */
@@ -161,6 +165,30 @@ export function fakeTransport(ctx: FakeContext, life: Life): Transport {
   return {
     send(event: OutboundEvent, signal?: AbortSignal): Promise<DeliveryResult> {
       if (!life.alive) return never();
+      if (event.raw.includes('"t":"HANDLER_CHECK_DD"')) {
+        // Not one of Discord's events: answered by the handler's mode, logged as an answer to
+        // the key "check" (no dispatch has it), never counted as a delivery.
+        const answer = () => {
+          const result = ctx.check();
+          ctx.log.push({
+            type: "answer",
+            inst: life.id,
+            key: "check",
+            ok: result.ok,
+            mode: ctx.mode(),
+            status: result.status,
+          });
+          return result;
+        };
+        const latency = ctx.latencyMs();
+        return latency === 0
+          ? Promise.resolve(answer())
+          : new Promise((resolve) =>
+            setTimeout(() => {
+              if (life.alive) resolve(answer());
+            }, latency)
+          );
+      }
       const key = keyOf(event.raw);
       ctx.log.push({ type: "send", inst: life.id, key, deferred: event.deferred === true });
       if (signal?.aborted) return Promise.resolve(aborted(key));

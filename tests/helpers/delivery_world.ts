@@ -110,6 +110,8 @@ export class World {
     this.#ctx = {
       log: this.log,
       answer: (key) => this.#answer(key),
+      check: () => answerFor(this.override ? "accept" : this.mode, {}, () => this.#coin() < 0.3),
+      mode: () => this.override ? "accept" : this.mode,
       latencyMs: () => this.latencyMs,
       plan: (key) => this.#plans.get(key) ?? { kind: "failed", atOp: 0 },
       op: () => this.op,

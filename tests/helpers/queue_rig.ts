@@ -80,6 +80,8 @@ export async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: str
 export function seqsByShard(r: Rig): Map<number, number[]> {
   const out = new Map<number, number[]>();
   for (const e of r.handler.events) {
+    // The queue's own check that the handler is up is not one of Discord's events.
+    if (e.data.t === "HANDLER_CHECK_DD") continue;
     out.set(e.shardId, [...(out.get(e.shardId) ?? []), e.data.s]);
   }
   return out;
