@@ -353,3 +353,22 @@ Deno.test("createFileDeadLetters() keeps writing after one write failed", async 
   assertEquals(lines.map((l) => JSON.parse(l).s), [2]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("createSqliteJournal() keeps each event's shard set (totalShards) and opens an older journal without it", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/j.sqlite`;
+  // A journal written before the column existed.
+  const { DatabaseSync } = await import("node:sqlite");
+  const old = new DatabaseSync(path);
+  old.exec(
+    "CREATE TABLE events (pos INTEGER NOT NULL, shard INTEGER NOT NULL, s INTEGER NOT NULL, session TEXT, t TEXT NOT NULL, received_at INTEGER NOT NULL, meta TEXT, bytes INTEGER NOT NULL, raw TEXT NOT NULL)",
+  );
+  old.exec(`INSERT INTO events VALUES (1, 0, 5, 'a', 'X', 0, NULL, 2, '{}')`);
+  old.close();
+  const journal = createSqliteJournal({ path });
+  journal.append([{ ...makeEvent(0, 6), pos: 2, totalShards: 4 }]);
+  const rows = journal.read(0, 10);
+  assertEquals(rows.map((r) => [r.s, r.totalShards]), [[5, undefined], [6, 4]]);
+  journal.close();
+  await Deno.remove(dir, { recursive: true });
+});

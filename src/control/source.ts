@@ -177,6 +177,7 @@ export function createControlSource(
         const facts = health?.get(id);
         out.push({
           id,
+          totalShards: range.total,
           state: s?.state ?? "identifying",
           latencyMs: s?.latencyMs ?? null,
           guilds: facts?.guilds ?? 0,

@@ -26,6 +26,8 @@ export type ShardState =
 /** One shard in a {@linkcode StatusSnapshot}. */
 export interface ShardStatus {
   id: number;
+  /** Shard count of the set this shard belongs to (it changes with a reshard). */
+  totalShards: number;
   state: ShardState;
   /** Last heartbeat round trip; `null` before the first ACK. */
   latencyMs: number | null;

@@ -79,12 +79,17 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
     CREATE UNIQUE INDEX IF NOT EXISTS events_by_shard ON events (shard, pos);
     CREATE INDEX IF NOT EXISTS events_by_session ON events (shard, session, s);
   `);
+  // The shard set (its total shard count) an event came from; journals from before it lack it.
+  const columns = db.prepare("PRAGMA table_info(events)").all() as { name: string }[];
+  if (!columns.some((c) => c.name === "total")) {
+    db.exec("ALTER TABLE events ADD COLUMN total INTEGER");
+  }
   const walPath = options.path === ":memory:" ? undefined : `${options.path}-wal`;
   const insert: StatementSync = db.prepare(
-    "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, bytes, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO events (shard, pos, s, session, t, received_at, meta, bytes, raw, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const select = db.prepare(
-    "SELECT shard, pos, s, session, t, received_at, meta, raw FROM events WHERE shard = ? AND pos > ? ORDER BY pos LIMIT ?",
+    "SELECT shard, pos, s, session, t, received_at, meta, raw, total FROM events WHERE shard = ? AND pos > ? ORDER BY pos LIMIT ?",
   );
   const del = db.prepare("DELETE FROM events WHERE shard = ? AND pos <= ?");
   const any = db.prepare("SELECT 1 FROM events LIMIT 1");
@@ -128,6 +133,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
             metaOf(e),
             e.raw.length,
             e.raw,
+            e.totalShards ?? null,
           );
         }
         db.exec("COMMIT");
@@ -148,6 +154,7 @@ export function createSqliteJournal(options: SqliteJournalOptions): Journal {
           t: String(r.t),
           receivedAt: Number(r.received_at),
           raw: String(r.raw),
+          ...(r.total == null ? {} : { totalShards: Number(r.total) }),
           ...meta,
         } as JournalRecord;
       });
