@@ -190,6 +190,9 @@ Deno.test({
           assertEquals(res.status, 400, JSON.stringify(body));
           assertStringIncludes((await res.json()).error, reason);
         }
+        // A presence set before the reshard is the one the new shards identify with.
+        const before = await call("POST", "/shards/presence", { status: "dnd", activities: [] });
+        assertEquals(before.status, 200);
         const res = await call("POST", "/reshard", { totalShards: 6 });
         assertEquals(res.status, 202);
         const plan = await res.json();
@@ -202,6 +205,13 @@ Deno.test({
         await until(() => e2e.service.reshardStatus().state === "done", "done", 60_000);
         const done = await (await call("GET", "/reshard")).json();
         assertEquals([done.state, done.from, done.to, done.completed], ["done", 2, 6, 1]);
+        const newIdentifies = e2e.sim.received.filter((r) =>
+          r.op === 2 && (r.d as { shard: number[] }).shard[1] === 6
+        );
+        assertEquals(newIdentifies.length, 6);
+        for (const r of newIdentifies) {
+          assertEquals((r.d as { presence?: { status: string } }).presence?.status, "dnd");
+        }
         const snap = await (await call("GET", "/status")).json();
         assertEquals(snap.range.total, 6);
         assertEquals(snap.shards.length, 6);
@@ -215,7 +225,7 @@ Deno.test({
         });
         assertEquals(presence.status, 200);
         await until(
-          () => e2e.sim.received.filter((r) => r.op === 3).length >= 6,
+          () => e2e.sim.received.filter((r) => r.op === 3).length >= 2 + 6,
           "presence on all 6 new shards",
         );
       } finally {
