@@ -27,10 +27,8 @@ import {
 import {
   createFileSessionStore,
   createIdentifyQueue,
-  type DispatchPayload,
   type FatalGatewayError,
   type GatewayCommand,
-  type GatewayDispatch,
   type IdentifyQueue,
   type SessionRecord,
   type SessionStore,
@@ -49,7 +47,7 @@ import {
   type ReshardStatus,
 } from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
-import { createShardSet, type SetMode, type ShardSet } from "./shard_set.ts";
+import { createShardSet, type DispatchFacts, type SetMode, type ShardSet } from "./shard_set.ts";
 import { SYNTHETIC_EVENTS } from "./shaping/event_names.ts";
 import type { Shaper } from "./shaping/mod.ts";
 import { createHttpTransport, type Transport } from "./transport/mod.ts";
@@ -426,23 +424,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
        * is down, e.g. closed with 4011); once the switch begins, whichever set brings a dispatch
        * first delivers it, and the other's copy is held back.
        */
-      const admit = (
-        set: ShardSet,
-        dispatch: GatewayDispatch,
-        payload: DispatchPayload,
-        event: QueuedEvent,
-      ): boolean => {
+      const admit = (set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean => {
         if (set !== live && SET_START_EVENTS.has(event.t)) return false;
-        if (set.mode === "observe" && !liveShardDown(payload)) return false;
-        return dedupe
-          ? dedupe.admit(set.totalShards, dispatch.t, JSON.stringify(payload.d) ?? "")
-          : true;
+        if (set.mode === "observe" && !liveShardDown(facts.guildId)) return false;
+        return dedupe ? dedupe.admit(set.totalShards, facts.t, facts.d) : true;
       };
-      const liveShardDown = (payload: DispatchPayload): boolean => {
-        const d = payload.d as { guild_id?: string; id?: string } | null;
-        const guildId = d?.guild_id ?? (payload.t.startsWith("GUILD_") ? d?.id : undefined);
+      const liveShardDown = (guildId: string | undefined): boolean => {
         let shardId = 0;
-        if (typeof guildId === "string" && /^\d+$/.test(guildId)) {
+        if (guildId !== undefined && /^\d+$/.test(guildId)) {
           shardId = Number((BigInt(guildId) >> 22n) % BigInt(live!.totalShards));
         }
         return live!.downSince.has(shardId);

@@ -48,14 +48,29 @@ export interface ShardSetOptions {
   /** Into the delivery queue. */
   push(event: QueuedEvent): void;
   /** In `observe` and `overlap` mode: whether this event, shaped from that dispatch, is delivered. */
-  admit(
-    set: ShardSet,
-    dispatch: GatewayDispatch,
-    payload: DispatchPayload,
-    event: QueuedEvent,
-  ): boolean;
+  admit(set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean;
   onFatal(error: FatalGatewayError): void;
   onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
+}
+
+/** What the switch of a reshard needs to know of a dispatch: plain data, so a worker can send it. */
+export interface DispatchFacts {
+  t: string;
+  /** Discord's `d` as JSON text (the same in every set that receives the dispatch). */
+  d: string;
+  /** The guild the dispatch is about, if any. */
+  guildId?: string;
+}
+
+/** The {@linkcode DispatchFacts} of a dispatch. */
+export function dispatchFacts(payload: DispatchPayload): DispatchFacts {
+  const d = payload.d as { guild_id?: unknown; id?: unknown } | null;
+  const guildId = typeof d?.guild_id === "string"
+    ? d.guild_id
+    : payload.t.startsWith("GUILD_") && typeof d?.id === "string"
+    ? d.id
+    : undefined;
+  return { t: payload.t, d: JSON.stringify(payload.d) ?? "", guildId };
 }
 
 /** A running shard set. */
@@ -101,10 +116,9 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
     const events = shaper.shape(dispatch, payload);
     if (set.mode === "deliver") {
       for (const event of events) options.push(event);
-    } else if (set.mode !== "closed") {
-      for (const event of events) {
-        if (options.admit(set, dispatch, payload, event)) options.push(event);
-      }
+    } else if (set.mode !== "closed" && events.length > 0) {
+      const facts = dispatchFacts(payload);
+      for (const event of events) if (options.admit(set, facts, event)) options.push(event);
     }
   };
   const group = createShardGroup({
