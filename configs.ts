@@ -50,6 +50,18 @@ export interface Config {
     authorization: string;
     timeoutMs: number;
     client: "http1" | "fetch";
+    /**
+     * Several events of one shard per request (`EVENT_HANDLER_BATCH_*`): `maxEvents` 1 (the
+     * default) sends one event per request, in the format Discordeno handlers expect.
+     */
+    batch: {
+      /** `EVENT_HANDLER_BATCH_MAX`: events per request at most. */
+      maxEvents: number;
+      /** `EVENT_HANDLER_BATCH_LINGER_MS`: how long a batch may wait to fill, ms; 0 = never. */
+      lingerMs: number;
+      /** `EVENT_HANDLER_BATCH_MAX_BYTES`: request body bytes at most (one larger event goes alone). */
+      maxBytes: number;
+    };
   };
   /** Gateway intents bitfield. */
   intents: number;
@@ -95,6 +107,11 @@ export interface Config {
   retryMaxDelayMs: number;
   /** Whether interactions deferred by the proxy answer ephemerally. */
   deferEphemeral: boolean;
+  /**
+   * Shards on worker threads (`TOTAL_WORKERS`, `SHARDS_PER_WORKER`): `total` 0 keeps them in the
+   * main thread; otherwise the workers a shard set is spread over, at most.
+   */
+  workers: { total: number; shardsPerWorker?: number };
   /** Resharding without downtime (see the README's "Resharding"). */
   resharding: {
     /** `RESHARDING`: off = no checks, 4011 is fatal, `POST /reshard` answers 409. */
@@ -166,6 +183,9 @@ const EXAMPLES: Record<string, string> = {
   EVENT_HANDLER_AUTHORIZATION: "EVENT_HANDLER_AUTHORIZATION=another-long-random-secret",
   EVENT_HANDLER_TIMEOUT_MS: "EVENT_HANDLER_TIMEOUT_MS=10000",
   EVENT_HANDLER_CLIENT: "EVENT_HANDLER_CLIENT=http1  (or fetch)",
+  EVENT_HANDLER_BATCH_MAX: "EVENT_HANDLER_BATCH_MAX=64  (1: one event per request, the default)",
+  EVENT_HANDLER_BATCH_LINGER_MS: "EVENT_HANDLER_BATCH_LINGER_MS=0",
+  EVENT_HANDLER_BATCH_MAX_BYTES: "EVENT_HANDLER_BATCH_MAX_BYTES=1MiB",
   GATEWAY_INTENTS: "GATEWAY_INTENTS=Guilds,GuildMessages  (or a number: GATEWAY_INTENTS=513)",
   TOTAL_SHARDS: "TOTAL_SHARDS=16  (or leave unset for Discord's recommendation)",
   FIRST_SHARD_ID: "FIRST_SHARD_ID=0",
@@ -186,6 +206,9 @@ const EXAMPLES: Record<string, string> = {
   DEAD_LETTERS_MAX_BYTES: "DEAD_LETTERS_MAX_BYTES=256MiB",
   RETRY_MAX_DELAY_MS: "RETRY_MAX_DELAY_MS=30000",
   DEFER_EPHEMERAL: "DEFER_EPHEMERAL=false",
+  TOTAL_WORKERS:
+    "TOTAL_WORKERS=auto  (one per core; 0 keeps shards in the main thread, or a number)",
+  SHARDS_PER_WORKER: "SHARDS_PER_WORKER=16",
   RESHARDING: "RESHARDING=true",
   RESHARD_CHECK_INTERVAL_MS: "RESHARD_CHECK_INTERVAL_MS=28800000  (8 hours; 0 turns the check off)",
   RESHARD_PERCENTAGE: "RESHARD_PERCENTAGE=80",
@@ -445,6 +468,11 @@ export function loadConfig(env: Env): Config {
       authorization: handlerAuthorization,
       timeoutMs,
       client: handlerClient,
+      batch: {
+        maxEvents: int("EVENT_HANDLER_BATCH_MAX", 1, 1, 10_000)!,
+        lingerMs: int("EVENT_HANDLER_BATCH_LINGER_MS", 0, 0, 10_000)!,
+        maxBytes: bytes("EVENT_HANDLER_BATCH_MAX_BYTES", 1024 ** 2),
+      },
     },
     intents,
     totalShards,
@@ -469,6 +497,14 @@ export function loadConfig(env: Env): Config {
     },
     retryMaxDelayMs: int("RETRY_MAX_DELAY_MS", 30_000, 1_000, 3_600_000)!,
     deferEphemeral: bool("DEFER_EPHEMERAL", false),
+    workers: (() => {
+      const v = raw("TOTAL_WORKERS");
+      const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+      let total = 0;
+      if (v !== undefined && v.toLowerCase() === "auto") total = cores;
+      else total = int("TOTAL_WORKERS", 0, 0, 1024)!;
+      return { total, shardsPerWorker: int("SHARDS_PER_WORKER", undefined, 1, 100_000) };
+    })(),
     resharding: {
       enabled: bool("RESHARDING", true),
       checkIntervalMs: int("RESHARD_CHECK_INTERVAL_MS", 8 * 3_600_000, 0, 7 * 24 * 3_600_000)!,

@@ -59,6 +59,18 @@ export interface Controller {
   gateway?(manager: GatewayManager, ctx: ControllerContext): void;
   /** Gets every shard when it is created: replace any of its methods (e.g. `startHeartbeating`). */
   shard?(shard: DiscordenoShard, ctx: ControllerContext): void;
+  /**
+   * With `TOTAL_WORKERS`: which worker runs which shards, as `[first, last]` ranges in worker
+   * order (the part of Discordeno's `tellWorkerToIdentify` that picks a worker). Default: even,
+   * contiguous ranges. With workers, `gateway`, `shard`, `onDispatch` and `shaper` run inside
+   * each worker (the module is loaded there too); `transport` and `identifyQueue` here.
+   */
+  workers?(
+    ctx: ControllerContext,
+    firstShardId: number,
+    lastShardId: number,
+    workers: number,
+  ): [number, number][];
 }
 
 /** Identity function that gives a controller module its types. */
@@ -66,7 +78,15 @@ export function defineController(controller: Controller): Controller {
   return controller;
 }
 
-const KEYS = new Set(["transport", "shaper", "onDispatch", "identifyQueue", "gateway", "shard"]);
+const KEYS = new Set([
+  "transport",
+  "shaper",
+  "onDispatch",
+  "identifyQueue",
+  "gateway",
+  "shard",
+  "workers",
+]);
 
 /** Loads and checks a controller module; throws a `TypeError` naming what is wrong. */
 export async function loadController(specifier: string): Promise<Controller> {

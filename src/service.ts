@@ -32,6 +32,7 @@ import {
   type IdentifyQueue,
   type SessionRecord,
   type SessionStore,
+  type ShardEvent,
   type ShardGroup,
 } from "./gateway/mod.ts";
 import { checkResumeGatewayUrl } from "./gateway/resume_url.ts";
@@ -48,6 +49,7 @@ import {
 } from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
 import { createShardSet, type DispatchFacts, type SetMode, type ShardSet } from "./shard_set.ts";
+import { createWorkerShardSet, type WorkerInfo } from "./workers/worker_set.ts";
 import { SYNTHETIC_EVENTS } from "./shaping/event_names.ts";
 import type { Shaper } from "./shaping/mod.ts";
 import { createHttpTransport, type Transport } from "./transport/mod.ts";
@@ -122,6 +124,8 @@ export interface Service {
   reshard(request: { totalShards?: number; reason?: ReshardReason }): Promise<ReshardAnswer>;
   /** Where resharding stands (`GET /reshard`). */
   reshardStatus(): ReshardStatus;
+  /** The live set's worker threads (empty with `TOTAL_WORKERS=0`). */
+  workers(): WorkerInfo[];
   /** Writes the live set's resumable sessions now (also every `SESSION_SAVE_INTERVAL_MS`). */
   saveSessions(): Promise<void>;
   /**
@@ -141,6 +145,14 @@ const SET_START_EVENTS = new Set<string>([
   SYNTHETIC_EVENTS.guildLoaded,
   SYNTHETIC_EVENTS.shardGuildsLoaded,
 ]);
+
+/** Workers for a shard set of `shards` shards: 0 keeps it in the main thread. */
+function workerCount(config: Config, shards: number): number {
+  const { total, shardsPerWorker } = config.workers;
+  if (total <= 0) return 0;
+  const wanted = shardsPerWorker ? Math.ceil(shards / shardsPerWorker) : total;
+  return Math.max(1, Math.min(total, wanted, shards));
+}
 
 /** How often start-up progress is logged while shards come up. */
 const PROGRESS_INTERVAL_MS = 5000;
@@ -360,6 +372,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           maxMs: options.deliveryRetry?.maxMs ?? config.retryMaxDelayMs,
         },
         poisonAfterAttempts: config.delivery.poisonAfterAttempts,
+        batch: config.eventHandler.batch,
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
       const defaultQueue = overrides.identifyQueue ? undefined : createIdentifyQueue({
@@ -381,12 +394,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         stored: ReadonlyMap<number, SessionRecord> | undefined,
         mode: SetMode,
       ): ShardSet => {
-        const set: ShardSet = createShardSet({
+        const common = {
           config,
           logger,
-          controller,
-          overrides,
-          counters,
           info,
           totalShards: total,
           firstShardId: first,
@@ -395,10 +405,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           sessions: stored,
           presence: presence === undefined ? undefined : () => presence,
           mode,
-          push: (event) => q.push(event),
+          push: (event: QueuedEvent) => q.push(event),
           admit,
-          onFatal: (error) => onFatal(set, error),
-          onShardEvent(shardId, event, detail) {
+          onFatal: (error: FatalGatewayError) => onFatal(set, error),
+          onShardEvent(shardId: number, event: ShardEvent, detail?: { code?: number }) {
             if (event === "identify") stats.identifies++;
             if (event === "resume") stats.resumes++;
             if (event === "disconnected") {
@@ -413,7 +423,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             });
             if (set.downSince.size === 0) allReady.resolve();
           },
-        });
+        };
+        const workers = workerCount(config, last - first + 1);
+        const set: ShardSet = workers > 0
+          ? createWorkerShardSet({
+            ...common,
+            workers,
+            assign: controller.workers && ((f, l, k) => controller.workers!(ctx, f, l, k)),
+            resumeSeq: (shardId, session, lastSeq) => q.resumeSeq(shardId, session, lastSeq),
+          })
+          : createShardSet({ ...common, controller, overrides, counters });
         return set;
       };
 
@@ -602,6 +621,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       });
     },
     reshardStatus: () => resharder?.status() ?? { state: "idle", deduped: 0, completed: 0 },
+    workers: () => {
+      const set = live as (ShardSet & { workers?: () => WorkerInfo[] }) | undefined;
+      return set?.workers?.() ?? [];
+    },
     redeliverDeadLetters() {
       if (!deadLetterSink || !deliveryTransport) {
         return Promise.reject(new Error("the service has not started yet"));

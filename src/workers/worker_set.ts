@@ -1,0 +1,437 @@
+/**
+ * A shard set whose shards run on worker threads: each worker holds a contiguous range of
+ * the set (sockets, decoding, shaping) and sends shaped events to this thread, where the
+ * delivery queue, the journal and the transport stay. Behind the same {@linkcode ShardSet}
+ * the service uses for shards in this thread.
+ * @module
+ */
+import type { Config } from "../../configs.ts";
+import type { QueuedEvent } from "../delivery/types.ts";
+import {
+  classifyClose,
+  FatalGatewayError,
+  type GatewayCommand,
+  type IdentifyQueue,
+  type IdentifyTicket,
+  type SessionRecord,
+  type ShardEvent,
+  type ShardGroup,
+  type ShardReport,
+  type ShardSession,
+  ShardUnavailableError,
+} from "../gateway/mod.ts";
+import type { Logger } from "../log.ts";
+import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
+import type { ShardGuildFacts } from "../shaping/guilds.ts";
+import type { Shaper } from "../shaping/mod.ts";
+import type { DispatchFacts, SetMode, ShardSet } from "../shard_set.ts";
+import type { FromWorker, ToWorker, WorkerSnapshot } from "./protocol.ts";
+
+/** One worker as status and metrics show it. */
+export interface WorkerInfo {
+  index: number;
+  firstShardId: number;
+  lastShardId: number;
+  state: "starting" | "running" | "restarting";
+  restarts: number;
+  /** Epoch ms of the last crash or hang. */
+  lastCrashAt: number | null;
+  lastCrash: string | null;
+  /** Dispatches it sent over, in all. */
+  events: number;
+  heapUsed: number;
+}
+
+/** Options of {@linkcode createWorkerShardSet}. */
+export interface WorkerShardSetOptions {
+  config: Config;
+  logger: Logger;
+  info: GatewayBotInfo;
+  totalShards: number;
+  firstShardId: number;
+  lastShardId: number;
+  /** Workers for this set; the shards are split evenly and contiguously. */
+  workers: number;
+  /** Decides which worker runs which shards (`tellWorkerToIdentify`'s job): ranges, in order. */
+  assign?: (first: number, last: number, workers: number) => [number, number][];
+  identifyQueue: IdentifyQueue;
+  sessions?: ReadonlyMap<number, SessionRecord>;
+  presence?: () => unknown;
+  mode: SetMode;
+  push(event: QueuedEvent): void;
+  admit(set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean;
+  onFatal(error: FatalGatewayError): void;
+  onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
+  /** The sequence a restarted worker's shards resume from (never past what is delivered or journaled). */
+  resumeSeq(shardId: number, session: string, lastSeq: number): number;
+  /** Ping period between threads, ms. @default 1000 */
+  heartbeatMs?: number;
+  /** A worker that answers no ping for this long is restarted, ms. @default 10000 */
+  heartbeatTimeoutMs?: number;
+  /** @default the module next to this one */
+  workerUrl?: URL;
+}
+
+/** Even, contiguous ranges: the first `n % k` workers get one shard more. */
+export function assignContiguous(first: number, last: number, workers: number): [number, number][] {
+  const n = last - first + 1;
+  const k = Math.max(1, Math.min(workers, n));
+  const out: [number, number][] = [];
+  let at = first;
+  for (let i = 0; i < k; i++) {
+    const size = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push([at, at + size - 1]);
+    at += size;
+  }
+  return out;
+}
+
+interface Handle {
+  index: number;
+  first: number;
+  last: number;
+  worker?: Worker;
+  snapshot?: WorkerSnapshot;
+  state: WorkerInfo["state"];
+  restarts: number;
+  /** Crashes since it last ran a minute without one. */
+  streak: number;
+  startedAt: number;
+  lastCrashAt: number | null;
+  lastCrash: string | null;
+  events: number;
+  lastPong: number;
+  pending: Map<number, { resolve(): void; reject(error: Error): void }>;
+  tickets: Map<number, IdentifyTicket>;
+  spawned: boolean;
+}
+
+/** Creates a {@linkcode ShardSet} on worker threads; its shards connect on `group.spawn()`. */
+export function createWorkerShardSet(
+  options: WorkerShardSetOptions,
+): ShardSet & { workers(): WorkerInfo[] } {
+  const { totalShards, firstShardId, lastShardId, logger } = options;
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
+  const url = options.workerUrl ?? new URL("./worker_main.ts", import.meta.url);
+  const log = logger.with({ component: "workers", totalShards });
+  const abort = new AbortController();
+  const downSince = new Map<number, number>();
+  for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
+  const ranges = (options.assign ?? assignContiguous)(firstShardId, lastShardId, options.workers);
+  let mode = options.mode;
+  let stopped = false;
+  let nextId = 1;
+  const handles: Handle[] = ranges.map(([first, last], index) => ({
+    index,
+    first,
+    last,
+    state: "starting",
+    restarts: 0,
+    streak: 0,
+    startedAt: 0,
+    lastCrashAt: null,
+    lastCrash: null,
+    events: 0,
+    lastPong: Date.now(),
+    pending: new Map(),
+    tickets: new Map(),
+    spawned: false,
+  }));
+  const handleOf = (shardId: number) =>
+    handles.find((h) => shardId >= h.first && shardId <= h.last);
+
+  const post = (h: Handle, message: ToWorker) => h.worker?.postMessage(message);
+
+  const request = (h: Handle, message: ToWorker & { id: number }): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (!h.worker || h.state !== "running") {
+        reject(new ShardUnavailableError(-1, "not-connected", "its worker is restarting"));
+        return;
+      }
+      h.pending.set(message.id, { resolve, reject });
+      post(h, message);
+    });
+
+  const sessionsOf = (h: Handle, stored?: ReadonlyMap<number, SessionRecord>): SessionRecord[] => {
+    if (stored) {
+      return [...stored.values()].filter((r) => r.shardId >= h.first && r.shardId <= h.last);
+    }
+    // After a crash: what the worker last reported, held back to what is safe to resume from.
+    return (h.snapshot?.sessions ?? []).map((s: ShardSession) => ({
+      shardId: s.shardId,
+      sessionId: s.sessionId,
+      resumeGatewayUrl: s.resumeGatewayUrl,
+      totalShards: s.totalShards,
+      seq: options.resumeSeq(s.shardId, s.sessionId, s.lastSeq),
+      savedAt: Date.now(),
+    }));
+  };
+
+  const onMessage = (h: Handle, m: FromWorker) => {
+    switch (m.type) {
+      case "ready":
+        h.state = "running";
+        h.startedAt = Date.now();
+        h.lastPong = Date.now();
+        if (h.spawned) post(h, { type: "spawn" });
+        return;
+      case "events":
+        h.events += m.events.length;
+        for (const event of m.events) {
+          const facts = event.facts;
+          if (facts) {
+            delete event.facts;
+            if (!options.admit(set, facts, event)) continue;
+          }
+          options.push(event);
+        }
+        return;
+      case "shard-event":
+        if (m.event === "disconnected" && !downSince.has(m.shardId)) {
+          downSince.set(m.shardId, Date.now());
+        }
+        if (m.event === "ready" || m.event === "resumed") downSince.delete(m.shardId);
+        options.onShardEvent?.(m.shardId, m.event, m.detail);
+        return;
+      case "fatal":
+        options.onFatal(new FatalGatewayError(m.shardId, m.code, classifyClose(m.code).reason));
+        return;
+      case "identify":
+        options.identifyQueue.wait(m.shardId, abort.signal).then((ticket) => {
+          h.tickets.set(m.id, ticket);
+          post(h, { type: "granted", id: m.id });
+        }, () => {});
+        return;
+      case "identify-sent":
+        h.tickets.get(m.id)?.sent();
+        h.tickets.delete(m.id);
+        return;
+      case "snapshot":
+        h.snapshot = m.snapshot;
+        return;
+      case "reply": {
+        const p = h.pending.get(m.id);
+        h.pending.delete(m.id);
+        if (!p) return;
+        if (!m.error) p.resolve();
+        else if (m.error.kind === "other") p.reject(new Error(m.error.message));
+        else p.reject(new ShardUnavailableError(-1, m.error.kind, m.error.message));
+        return;
+      }
+      case "pong":
+        h.lastPong = Date.now();
+        return;
+    }
+  };
+
+  const launch = (h: Handle, stored?: ReadonlyMap<number, SessionRecord>) => {
+    const worker = new Worker(url, { type: "module" });
+    h.worker = worker;
+    h.state = "starting";
+    h.lastPong = Date.now();
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      if (h.worker === worker) onMessage(h, e.data);
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      if (h.worker === worker) crashed(h, e.message || "the worker threw");
+    };
+    worker.postMessage(
+      {
+        type: "start",
+        config: options.config,
+        info: options.info,
+        totalShards,
+        firstShardId: h.first,
+        lastShardId: h.last,
+        sessions: sessionsOf(h, stored),
+        presence: options.presence?.(),
+        mode,
+      } satisfies ToWorker,
+    );
+  };
+
+  const crashed = (h: Handle, why: string) => {
+    if (stopped) return;
+    h.worker?.terminate();
+    h.worker = undefined;
+    h.state = "restarting";
+    h.restarts++;
+    h.lastCrash = why;
+    h.lastCrashAt = Date.now();
+    if (Date.now() - h.startedAt > 60_000) h.streak = 0;
+    h.streak++;
+    for (const p of h.pending.values()) {
+      p.reject(new ShardUnavailableError(-1, "not-connected", "its worker is restarting"));
+    }
+    h.pending.clear();
+    h.tickets.clear();
+    for (let id = h.first; id <= h.last; id++) {
+      if (!downSince.has(id)) downSince.set(id, Date.now());
+      options.onShardEvent?.(id, "disconnected", { code: 1006 });
+    }
+    // A worker that keeps crashing backs off, up to 30 s between tries.
+    const wait = Math.min(30_000, 1000 * 2 ** (h.streak - 1));
+    log.error("a shard worker crashed; restarting it, its shards resume", {
+      worker: h.index,
+      shards: `${h.first}-${h.last}`,
+      reason: why,
+      restarts: h.restarts,
+      retryInMs: wait,
+    });
+    const timer = setTimeout(() => {
+      if (!stopped) launch(h);
+    }, wait);
+    abort.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+  };
+
+  const heartbeat = setInterval(() => {
+    for (const h of handles) {
+      if (h.state !== "running" || !h.worker) continue;
+      if (Date.now() - h.lastPong > heartbeatTimeoutMs) {
+        crashed(h, `no answer between threads for ${heartbeatTimeoutMs} ms`);
+        continue;
+      }
+      post(h, { type: "ping", id: nextId++ });
+    }
+  }, heartbeatMs);
+
+  const health = (): Map<number, ShardGuildFacts> => {
+    const out = new Map<number, ShardGuildFacts>();
+    for (const h of handles) for (const [id, f] of h.snapshot?.health ?? []) out.set(id, f);
+    return out;
+  };
+
+  const group: ShardGroup = {
+    totalShards,
+    firstShardId,
+    lastShardId,
+    spawn() {
+      for (const h of handles) {
+        h.spawned = true;
+        if (h.state === "running") post(h, { type: "spawn" });
+      }
+      return Promise.resolve();
+    },
+    async stop(code, reason) {
+      stopped = true;
+      clearInterval(heartbeat);
+      abort.abort();
+      await Promise.all(handles.map(async (h) => {
+        if (h.worker && h.state === "running") {
+          const done = request(h, { type: "stop", id: nextId++, code, reason }).catch(() => {});
+          // Closing sockets takes a close frame's round trip; a hung worker gets 10 s.
+          await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
+        }
+        h.worker?.terminate();
+        h.worker = undefined;
+      }));
+    },
+    status() {
+      const out: ShardReport[] = [];
+      for (const h of handles) {
+        const reports = new Map(h.snapshot?.reports.map((r) => [r.shardId, r]));
+        for (let id = h.first; id <= h.last; id++) {
+          const r = reports.get(id);
+          out.push(
+            r && h.state === "running" ? r : {
+              shardId: id,
+              totalShards,
+              state: h.state === "running" ? "identifying" : "disconnected",
+              latencyMs: null,
+              sessionId: r?.sessionId ?? null,
+              commandLimit: 0,
+            },
+          );
+        }
+      }
+      return out;
+    },
+    async send(shardId, payload: GatewayCommand) {
+      const h = handleOf(shardId);
+      if (!h) {
+        throw new ShardUnavailableError(
+          shardId,
+          "not-owned",
+          `shard ${shardId} is not in this set (${firstShardId}-${lastShardId} of ${totalShards})`,
+        );
+      }
+      await request(h, { type: "send", id: nextId++, shardId, payload });
+    },
+    async restart(shardId) {
+      const h = handleOf(shardId);
+      if (!h) {
+        throw new ShardUnavailableError(
+          shardId,
+          "not-owned",
+          `shard ${shardId} is not in this set`,
+        );
+      }
+      await request(h, { type: "restart", id: nextId++, shardId });
+    },
+    sessions() {
+      return handles.flatMap((h) => h.snapshot?.sessions ?? []);
+    },
+  };
+
+  const shaper: Shaper = {
+    shape() {
+      throw new Error("a worker set shapes its events in its workers");
+    },
+    health,
+    stats() {
+      let guilds = 0;
+      let editedMessages = 0;
+      for (const h of handles) {
+        guilds += h.snapshot?.cache.guilds ?? 0;
+        editedMessages += h.snapshot?.cache.editedMessages ?? 0;
+      }
+      return { guilds, editedMessages };
+    },
+    close() {},
+  };
+
+  const set: ShardSet & { workers(): WorkerInfo[] } = {
+    totalShards,
+    firstShardId,
+    lastShardId,
+    group,
+    shaper,
+    get mode() {
+      return mode;
+    },
+    set mode(next: SetMode) {
+      mode = next;
+      for (const h of handles) post(h, { type: "mode", mode: next });
+    },
+    downSince,
+    loaded() {
+      const facts = health();
+      let n = 0;
+      for (let id = firstShardId; id <= lastShardId; id++) {
+        if (!downSince.has(id) && (facts.get(id)?.loading ?? 0) === 0) n++;
+      }
+      return n;
+    },
+    guilds() {
+      let n = 0;
+      for (const f of health().values()) n += f.guilds;
+      return n;
+    },
+    workers: () =>
+      handles.map((h) => ({
+        index: h.index,
+        firstShardId: h.first,
+        lastShardId: h.last,
+        state: h.state,
+        restarts: h.restarts,
+        lastCrashAt: h.lastCrashAt,
+        lastCrash: h.lastCrash,
+        events: h.events,
+        heapUsed: h.snapshot?.heapUsed ?? 0,
+      })),
+  };
+  for (const h of handles) launch(h, options.sessions ?? new Map());
+  return set;
+}

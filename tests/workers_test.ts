@@ -1,0 +1,96 @@
+/**
+ * Shards on worker threads (TOTAL_WORKERS): the real service against the simulator, with
+ * the shards in two Deno workers and delivery in the main thread.
+ */
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { guildStream } from "./helpers/guild_stream.ts";
+import { seqsByShard, withE2E } from "./helpers/rig.ts";
+import { until } from "./helpers/wait.ts";
+import { assignContiguous } from "../src/workers/worker_set.ts";
+
+const sanitizers = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("assignContiguous() spreads shards evenly and contiguously (unlike Discordeno's calculateWorkerId)", () => {
+  assertEquals(assignContiguous(0, 7, 2), [[0, 3], [4, 7]]);
+  assertEquals(assignContiguous(0, 9, 4), [[0, 2], [3, 5], [6, 7], [8, 9]]);
+  assertEquals(assignContiguous(16, 18, 8), [[16, 16], [17, 17], [18, 18]]);
+});
+
+Deno.test({
+  name:
+    "8 shards on 2 workers: every shard READY, no identify refused, per-shard order, commands reach the second worker",
+  ...sanitizers,
+  async fn() {
+    await withE2E({
+      sim: { shards: 8, maxConcurrency: 2, guilds: 16, identifyIntervalMs: 300 },
+      env: { TOTAL_WORKERS: "2" },
+    }, async (e2e) => {
+      await e2e.service.allReady;
+      const workers = e2e.service.workers();
+      assertEquals(workers.map((w) => [w.firstShardId, w.lastShardId]), [[0, 3], [4, 7]]);
+      assert(workers.every((w) => w.state === "running"));
+      // The one identify limiter of the main thread spaced both workers' identifies.
+      assertEquals(e2e.sim.identifies.filter((i) => !i.accepted).map((i) => i.reason), []);
+      assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 8);
+      const stream = guildStream(e2e.sim, 5);
+      await until(() => stream.markers.length > 100, "traffic");
+      await stream.stop();
+      await until(
+        () =>
+          stream.markers.every((m) =>
+            e2e.handler.events.some((e) => (e.data.d as { id?: string })?.id === m)
+          ),
+        "every message",
+      );
+      for (const [shard, seqs] of seqsByShard(e2e.handler.events)) {
+        assertEquals(seqs, [...seqs].sort((a, b) => a - b), `shard ${shard} in order`);
+      }
+      assertEquals(new Set(e2e.handler.events.map((e) => e.shardId)).size, 8);
+      // A command for shard 6 goes to the second worker, and from there to Discord.
+      await e2e.service.send(6, {
+        op: 3,
+        d: { since: null, activities: [], status: "idle", afk: false },
+      });
+      await until(() => e2e.sim.received.some((r) => r.op === 3 && r.shardId === 6), "op 3 on 6");
+      const status = e2e.service.group!.status();
+      assertEquals(status.length, 8);
+      assert(status.every((s) => s.state === "connected"), JSON.stringify(status));
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a worker that crashes is restarted, its shards resume their sessions, nothing is lost, the other worker keeps running",
+  ...sanitizers,
+  async fn() {
+    await withE2E({
+      sim: { shards: 4, maxConcurrency: 2, guilds: 8, identifyIntervalMs: 300 },
+      env: { TOTAL_WORKERS: "2", GATEWAY_CONTROLLER: "./tests/fixtures/crashing_controller.ts" },
+    }, async (e2e) => {
+      await e2e.service.allReady;
+      const stream = guildStream(e2e.sim, 5);
+      await until(() => stream.markers.length > 40, "traffic");
+      const identifies = e2e.sim.identifies.filter((i) => i.accepted).length;
+      e2e.sim.dispatch(3, "CRASH_WORKER_TEST", {});
+      await until(() => e2e.service.workers()[1].restarts === 1, "the worker restarted");
+      await until(() => e2e.service.workers()[1].state === "running", "running again", 20_000);
+      await until(() => e2e.service.readyShards.size === 4, "every shard live again", 20_000);
+      const after = stream.markers.length;
+      await until(() => stream.markers.length > after + 40, "traffic after the restart");
+      await stream.stop();
+      await until(
+        () =>
+          stream.markers.every((m) =>
+            e2e.handler.events.some((e) => (e.data.d as { id?: string })?.id === m)
+          ),
+        "every message, including those sent while the worker was down",
+        20_000,
+      );
+      // Resumed, not identified; the first worker never restarted.
+      assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, identifies);
+      assert(e2e.sim.resumes.filter((r) => r.accepted).length >= 2);
+      assertEquals(e2e.service.workers()[0].restarts, 0);
+    });
+  },
+});
