@@ -7,6 +7,8 @@ import { guildStream } from "./helpers/guild_stream.ts";
 import { seqsByShard, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { assignContiguous } from "../src/workers/worker_set.ts";
+import { createControlHandler } from "../src/control/server.ts";
+import { createControlSource } from "../src/control/source.ts";
 
 const sanitizers = { sanitizeOps: false, sanitizeResources: false };
 
@@ -72,8 +74,17 @@ Deno.test({
       const stream = guildStream(e2e.sim, 5);
       await until(() => stream.markers.length > 40, "traffic");
       const identifies = e2e.sim.identifies.filter((i) => i.accepted).length;
+      const source = createControlSource(e2e.service, { alive: () => true });
+      const api = createControlHandler(source, { authorization: "gateway-secret" });
+      const get = (path: string) =>
+        api(new Request(`http://x${path}`, { headers: { authorization: "gateway-secret" } }));
       e2e.sim.dispatch(3, "CRASH_WORKER_TEST", {});
       await until(() => e2e.service.workers()[1].restarts === 1, "the worker restarted");
+      // While it restarts, /readyz says which worker and why.
+      await until(async () => {
+        const r = await (await get("/readyz")).json();
+        return r.reasons.some((x: string) => x.startsWith("worker 1 (shards 2-3) is restarting"));
+      }, "readyz names the worker");
       await until(() => e2e.service.workers()[1].state === "running", "running again", 20_000);
       await until(() => e2e.service.readyShards.size === 4, "every shard live again", 20_000);
       const after = stream.markers.length;
@@ -91,6 +102,14 @@ Deno.test({
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, identifies);
       assert(e2e.sim.resumes.filter((r) => r.accepted).length >= 2);
       assertEquals(e2e.service.workers()[0].restarts, 0);
+      const metrics = await (await get("/metrics")).text();
+      // Discord's replay can bring the crashing dispatch back once more: 1 or more restarts.
+      assert(/gateway_worker_restarts_total\{worker="1",shards="2-3"\} [1-9]/.test(metrics));
+      assert(metrics.includes('gateway_worker_up{worker="0",shards="0-1"} 1'));
+      const snap = await (await get("/status")).json();
+      assertEquals(snap.workers.length, 2);
+      await until(async () => (await get("/readyz")).status === 200, "ready again");
+      source.close();
     });
   },
 });

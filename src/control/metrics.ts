@@ -59,6 +59,12 @@ export function renderMetrics(source: ControlSource): string {
     "Failed delivery attempts that were retried.",
     [[{}, c.retried]],
   );
+  metric(
+    "gateway_delivery_batches_total",
+    "counter",
+    "Requests that delivered several events (EVENT_HANDLER_BATCH_MAX), and failed batches split to find the event at fault.",
+    [[{ outcome: "delivered" }, c.batches], [{ outcome: "split" }, c.batchSplits]],
+  );
   metric("gateway_events_spilled_total", "counter", "Events written to the disk journal.", [[
     {},
     c.spilled,
@@ -169,6 +175,37 @@ export function renderMetrics(source: ControlSource): string {
       "gauge",
       "New shards READY with their guilds loaded, while a reshard prepares.",
       [[{}, reshard.state === "preparing" ? reshard.ready ?? 0 : 0]],
+    );
+  }
+  const workers = source.workers?.() ?? [];
+  if (workers.length > 0) {
+    const w = (f: (x: (typeof workers)[number]) => number): Sample[] =>
+      workers.map((
+        x,
+      ): Sample => [{ worker: x.index, shards: `${x.firstShardId}-${x.lastShardId}` }, f(x)]);
+    metric(
+      "gateway_worker_up",
+      "gauge",
+      "1 while the worker thread runs.",
+      w((x) => x.state === "running" ? 1 : 0),
+    );
+    metric(
+      "gateway_worker_restarts_total",
+      "counter",
+      "Worker restarts after a crash or hang.",
+      w((x) => x.restarts),
+    );
+    metric(
+      "gateway_worker_events_total",
+      "counter",
+      "Events a worker sent to the main thread.",
+      w((x) => x.events),
+    );
+    metric(
+      "gateway_worker_heap_used_bytes",
+      "gauge",
+      "V8 heap used by a worker.",
+      w((x) => x.heapUsed),
     );
   }
   metric("gateway_shard_count", "gauge", "Shard count of the live shard set.", [

@@ -120,6 +120,7 @@ export function createControlHandler(
       history: source.history(),
       handler: source.handlerProblem?.(),
       reshard: source.reshardStatus?.(),
+      workers: source.workers?.(),
     };
     return json(snapshot);
   });

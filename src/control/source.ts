@@ -7,6 +7,7 @@
 import type { DeliveryCounters } from "../delivery/counters.ts";
 import { type ShardReport, ShardUnavailableError } from "../gateway/group.ts";
 import type { ReshardAnswer, ReshardStatus } from "../reshard/mod.ts";
+import type { WorkerInfo } from "../workers/worker_set.ts";
 import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
@@ -47,6 +48,8 @@ export interface ControlSource {
   reshard?(request: { totalShards?: number }): Promise<ReshardAnswer>;
   /** Where resharding stands (`GET /reshard`, `/status`, `/metrics`). */
   reshardStatus?(): ReshardStatus;
+  /** The worker threads holding the shards (empty when they run in the main thread). */
+  workers?(): WorkerInfo[];
   close(): void;
 }
 
@@ -155,6 +158,13 @@ export function createControlSource(
           reasons.push(`shard ${id} is ${state} for ${Math.round(down / 1000)} s`);
         }
       }
+      for (const w of service.workers()) {
+        if (w.state === "restarting") {
+          reasons.push(
+            `worker ${w.index} (shards ${w.firstShardId}-${w.lastShardId}) is restarting after ${w.restarts} crash(es): ${w.lastCrash}`,
+          );
+        }
+      }
       const problem = handlerProblem();
       if (problem?.kind === "unavailable") {
         reasons.push(
@@ -235,6 +245,7 @@ export function createControlSource(
     redeliverDeadLetters: () => service.redeliverDeadLetters(),
     reshard: (request) => service.reshard(request),
     reshardStatus: () => service.reshardStatus(),
+    workers: () => service.workers(),
     close: () => clearInterval(timer),
   };
 }

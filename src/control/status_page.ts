@@ -12,6 +12,7 @@
  */
 
 import type { ReshardStatus } from "../reshard/resharder.ts";
+import type { WorkerInfo } from "../workers/worker_set.ts";
 
 /** Connection state of one shard, as reported by `GET /status`. */
 export type ShardState =
@@ -76,6 +77,8 @@ export interface StatusSnapshot {
   handler?: HandlerStatus;
   /** Where resharding stands (see `GET /reshard`). */
   reshard?: ReshardStatus;
+  /** The worker threads holding the shards (`TOTAL_WORKERS`); absent or empty without them. */
+  workers?: WorkerInfo[];
 }
 
 /** The event handler's trouble, as `GET /status` reports it. */
@@ -256,6 +259,7 @@ button:hover { border-color: var(--muted); }
   <div id="banner" class="banner" role="alert" hidden></div>
   <div id="handler" class="banner" role="status" hidden></div>
   <div id="reshard" class="banner" role="status" hidden></div>
+  <div id="workers" class="muted" hidden></div>
 
   <section id="auth-panel" class="panel" hidden>
     <form id="auth" autocomplete="off">
@@ -556,6 +560,16 @@ button:hover { border-color: var(--muted); }
           : rs.state === "switching" ? "switching, both sets deliver, each event once"
           : rs.state === "done" ? "done " + dur(snap.generatedAt - rs.finishedAt) + " ago"
           : "failed: " + rs.error));
+    }
+
+    var ws = Array.isArray(snap.workers) ? snap.workers : [];
+    $("workers").hidden = ws.length === 0;
+    if (ws.length > 0) {
+      text("workers", "Workers: " + ws.map(function (w) {
+        return "#" + w.index + " shards " + w.firstShardId + "-" + w.lastShardId + " " + w.state +
+          ", " + big(w.events) + " events, heap " + Math.round(w.heapUsed / 1048576) + " MiB" +
+          (w.restarts ? ", " + w.restarts + " restarts" : "");
+      }).join(" · "));
     }
 
     renderSummary(shards);
