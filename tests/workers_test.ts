@@ -6,7 +6,11 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { guildStream } from "./helpers/guild_stream.ts";
 import { seqsByShard, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
-import { assignContiguous } from "../src/workers/worker_set.ts";
+import { assignContiguous, createWorkerShardSet } from "../src/workers/worker_set.ts";
+import { loadConfig } from "../configs.ts";
+import { silentLogger } from "../src/log.ts";
+import { createFileSessionStore } from "../src/gateway/sessions.ts";
+import { TOKEN } from "./helpers/rig.ts";
 import { createControlHandler } from "../src/control/server.ts";
 import { createControlSource } from "../src/control/source.ts";
 
@@ -110,6 +114,106 @@ Deno.test({
       assertEquals(snap.workers.length, 2);
       await until(async () => (await get("/readyz")).status === 200, "ready again");
       source.close();
+    });
+  },
+});
+
+Deno.test({
+  name: "createWorkerShardSet() restarts a worker that stops answering between threads",
+  ...sanitizers,
+  async fn() {
+    const config = loadConfig({
+      DISCORD_TOKEN: TOKEN,
+      REST_URL: "http://127.0.0.1:1",
+      REST_AUTHORIZATION: "rest-secret-0123456789",
+      EVENT_HANDLER_URL: "http://127.0.0.1:1/events",
+      EVENT_HANDLER_AUTHORIZATION: "handler-secret-0123456789",
+      GATEWAY_INTENTS: "Guilds",
+      GATEWAY_AUTHORIZATION: "gateway-secret-0123456789",
+    });
+    const set = createWorkerShardSet({
+      config,
+      logger: silentLogger,
+      info: {
+        url: "ws://127.0.0.1:1",
+        shards: 2,
+        sessionStartLimit: { total: 1000, remaining: 1000, resetAfter: 0, maxConcurrency: 1 },
+      },
+      totalShards: 2,
+      firstShardId: 0,
+      lastShardId: 1,
+      workers: 2,
+      identifyQueue: { wait: () => Promise.resolve({ sent() {} }) },
+      mode: "deliver",
+      push() {},
+      admit: () => true,
+      onFatal() {},
+      resumeSeq: (_id, _s, last) => last,
+      heartbeatMs: 50,
+      heartbeatTimeoutMs: 400,
+      workerUrl: new URL("./fixtures/hanging_worker.ts", import.meta.url),
+    });
+    await set.group.spawn();
+    await until(() => set.workers().every((w) => w.restarts >= 1), "both hung workers restarted");
+    assert(set.workers().every((w) => w.lastCrash?.includes("no answer between threads")));
+    await set.group.stop(1000, "test over");
+  },
+});
+
+Deno.test({
+  name: "with workers, a stop saves every shard's resumable session",
+  ...sanitizers,
+  async fn() {
+    await withE2E({
+      sim: { shards: 4, maxConcurrency: 2, guilds: 8, identifyIntervalMs: 300 },
+      env: { TOTAL_WORKERS: "2" },
+    }, async (e2e) => {
+      await e2e.service.allReady;
+      await e2e.service.stop(1000);
+      const stored = await createFileSessionStore({
+        path: `${e2e.dataDir}/sessions-0-last.json`,
+        token: TOKEN,
+        logger: silentLogger,
+      }).load();
+      assertEquals(stored.map((r) => r.shardId).sort(), [0, 1, 2, 3]);
+      assert(stored.every((r) => r.totalShards === 4 && r.seq > 0));
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "with workers, a reshard 2 -> 4 runs the new set on workers too and delivers every event once",
+  ...sanitizers,
+  async fn() {
+    await withE2E({
+      sim: { shards: 2, maxConcurrency: 2, guilds: 8, identifyIntervalMs: 300, seed: 3 },
+      env: { TOTAL_WORKERS: "2", RESHARD_CHECK_INTERVAL_MS: "0", RESHARD_OVERLAP_MS: "1000" },
+    }, async (e2e) => {
+      await e2e.service.allReady;
+      const stream = guildStream(e2e.sim, 5);
+      await until(() => stream.markers.length > 30, "traffic");
+      const answer = await e2e.service.reshard({ totalShards: 4 });
+      assertEquals(answer.status, 202);
+      await until(() => e2e.service.reshardStatus().state === "done", "done", 60_000);
+      assertEquals(e2e.service.workers().map((w) => [w.firstShardId, w.lastShardId]), [[0, 1], [
+        2,
+        3,
+      ]]);
+      const after = stream.markers.length;
+      await until(() => stream.markers.length > after + 30, "traffic after");
+      await stream.stop();
+      const counts = new Map<string, number>();
+      await until(() => {
+        counts.clear();
+        for (const e of e2e.handler.events) {
+          const id = (e.data.d as { id?: string })?.id;
+          if (typeof id === "string") counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+        return stream.markers.every((m) => counts.has(m));
+      }, "every message");
+      assertEquals(stream.markers.filter((m) => (counts.get(m) ?? 0) > 1), []);
+      assert(e2e.service.reshardStatus().deduped > 0);
     });
   },
 });
