@@ -431,6 +431,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             workers,
             assign: controller.workers && ((f, l, k) => controller.workers!(ctx, f, l, k)),
             resumeSeq: (shardId, session, lastSeq) => q.resumeSeq(shardId, session, lastSeq),
+            counters,
           })
           : createShardSet({ ...common, controller, overrides, counters });
         return set;

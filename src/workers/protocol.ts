@@ -44,6 +44,8 @@ export interface WorkerSnapshot {
   health: [number, ShardGuildFacts][];
   cache: { guilds: number; editedMessages: number };
   heapUsed: number;
+  /** The shaping stage's drops by rule since the worker started. */
+  droppedByRule: [string, number][];
 }
 
 /** Worker -> main thread. */

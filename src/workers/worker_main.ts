@@ -16,6 +16,7 @@ import type { FromWorker, ToWorker, WorkerEvent, WorkerStart } from "./protocol.
 
 const post = (message: FromWorker) => self.postMessage(message);
 let set: ShardSet | undefined;
+const counters = createCounters();
 let outbox: WorkerEvent[] = [];
 let flushing = false;
 const grants = new Map<number, () => void>();
@@ -71,6 +72,7 @@ function snapshot() {
       health: [...health],
       cache: set.shaper.stats(),
       heapUsed: Deno.memoryUsage().heapUsed,
+      droppedByRule: [...counters.droppedByRule],
     },
   });
 }
@@ -92,7 +94,7 @@ async function start(message: WorkerStart) {
     logger,
     controller,
     overrides: {},
-    counters: createCounters(),
+    counters,
     info: message.info,
     totalShards: message.totalShards,
     firstShardId: message.firstShardId,

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../../configs.ts";
 import type { QueuedEvent } from "../delivery/types.ts";
+import { bump, type DeliveryCounters } from "../delivery/counters.ts";
 import {
   classifyClose,
   FatalGatewayError,
@@ -55,6 +56,8 @@ export interface WorkerShardSetOptions {
   /** Decides which worker runs which shards (`tellWorkerToIdentify`'s job): ranges, in order. */
   assign?: (first: number, last: number, workers: number) => [number, number][];
   identifyQueue: IdentifyQueue;
+  /** Where the workers' shaping drops are added up. */
+  counters?: Pick<DeliveryCounters, "droppedByRule">;
   sessions?: ReadonlyMap<number, SessionRecord>;
   presence?: () => unknown;
   mode: SetMode;
@@ -104,6 +107,8 @@ interface Handle {
   pending: Map<number, { resolve(): void; reject(error: Error): void }>;
   tickets: Map<number, IdentifyTicket>;
   spawned: boolean;
+  /** Drops by rule the current worker reported last (a restarted worker counts from 0). */
+  dropped: Map<string, number>;
 }
 
 /** Creates a {@linkcode ShardSet} on worker threads; its shards connect on `group.spawn()`. */
@@ -137,6 +142,7 @@ export function createWorkerShardSet(
     pending: new Map(),
     tickets: new Map(),
     spawned: false,
+    dropped: new Map(),
   }));
   const handleOf = (shardId: number) =>
     handles.find((h) => shardId >= h.first && shardId <= h.last);
@@ -207,9 +213,16 @@ export function createWorkerShardSet(
         h.tickets.get(m.id)?.sent();
         h.tickets.delete(m.id);
         return;
-      case "snapshot":
+      case "snapshot": {
+        // Drops are counted in the worker; add what is new since its last snapshot.
+        for (const [rule, n] of m.snapshot.droppedByRule) {
+          const delta = n - (h.dropped.get(rule) ?? 0);
+          if (delta > 0 && options.counters) bump(options.counters.droppedByRule, rule, delta);
+          h.dropped.set(rule, n);
+        }
         h.snapshot = m.snapshot;
         return;
+      }
       case "reply": {
         const p = h.pending.get(m.id);
         h.pending.delete(m.id);
@@ -228,6 +241,7 @@ export function createWorkerShardSet(
   const launch = (h: Handle, stored?: ReadonlyMap<number, SessionRecord>) => {
     const worker = new Worker(url, { type: "module" });
     h.worker = worker;
+    h.dropped = new Map();
     h.state = "starting";
     h.lastPong = Date.now();
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
