@@ -13,7 +13,8 @@ COPY --chown=deno:deno deno.json deno.lock deps.ts ./
 RUN deno install --frozen
 
 COPY --chown=deno:deno . .
-RUN deno cache --frozen src/main.ts
+# The shard workers are loaded by URL at run time: cache their module too.
+RUN deno cache --frozen src/main.ts src/workers/worker_main.ts
 
 VOLUME /data
 EXPOSE 8080
