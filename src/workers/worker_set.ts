@@ -203,12 +203,16 @@ export function createWorkerShardSet(
       case "fatal":
         options.onFatal(new FatalGatewayError(m.shardId, m.code, classifyClose(m.code).reason));
         return;
-      case "identify":
+      case "identify": {
+        const asker = h.worker;
         options.identifyQueue.wait(m.shardId, abort.signal).then((ticket) => {
+          // The worker that asked is gone: free the bucket rather than hold it for a dead ask.
+          if (h.worker !== asker) return ticket.sent();
           h.tickets.set(m.id, ticket);
           post(h, { type: "granted", id: m.id });
         }, () => {});
         return;
+      }
       case "identify-sent":
         h.tickets.get(m.id)?.sent();
         h.tickets.delete(m.id);
@@ -280,6 +284,8 @@ export function createWorkerShardSet(
       p.reject(new ShardUnavailableError(-1, "not-connected", "its worker is restarting"));
     }
     h.pending.clear();
+    // Granted identifies it may or may not have sent: the bucket is spaced from now.
+    for (const ticket of h.tickets.values()) ticket.sent();
     h.tickets.clear();
     for (let id = h.first; id <= h.last; id++) {
       if (!downSince.has(id)) downSince.set(id, Date.now());
