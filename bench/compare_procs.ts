@@ -1,6 +1,6 @@
 /**
  * Processes of the comparison benchmark (`bench/compare.ts`): the sink, the
- * four contenders, and what the harness reads about them (counts, clocks,
+ * contenders, and what the harness reads about them (counts, clocks,
  * resident memory and CPU time from `/proc`).
  * @module
  */
@@ -24,12 +24,16 @@ export const CONTENDER_FLAGS: string[] =
   Deno.env.get("BENCH_CONTENDER_FLAGS")?.split(" ").filter(Boolean) ?? [];
 
 /** The contenders, in the order the tables list them. */
-export const CONTENDERS = ["service", "baseline", "peer", "ceiling"] as const;
+export const CONTENDERS = ["service", "service-batch", "baseline", "peer", "ceiling"] as const;
 export type ContenderName = typeof CONTENDERS[number];
+
+/** `EVENT_HANDLER_BATCH_MAX` of the `service-batch` contender (everything else at defaults). */
+export const BATCH_CONTENDER_MAX = 64;
 
 /** What each contender is, for the report. */
 export const CONTENDER_LABELS: Record<ContenderName, string> = {
   service: "this service (defaults)",
+  "service-batch": `this service, batching ${BATCH_CONTENDER_MAX} (EVENT_HANDLER_BATCH_MAX)`,
   baseline: "baseline: Discordeno guide forwarder",
   peer: "peer: @discordjs/ws + same forwarder",
   ceiling: "ceiling: Discordeno, parse only",
@@ -156,7 +160,9 @@ export interface Sink {
   url: string;
   pid: number;
   counter: Counter;
-  stats(): Promise<{ count: number; bytes: number; unauthorized: number; outOfOrder: number }>;
+  stats(): Promise<
+    { count: number; requests: number; bytes: number; unauthorized: number; outOfOrder: number }
+  >;
   /** Exit status once the sink died (e.g. out of file descriptors), else undefined. */
   exited(): Deno.CommandStatus | undefined;
   stop(): Promise<void>;
@@ -235,17 +241,19 @@ export async function startContender(
   let counter: Counter = sink.counter;
   const script = {
     service: "src/main.ts",
+    "service-batch": "src/main.ts",
     baseline: "bench/baseline.ts",
     peer: "bench/peer_djs.ts",
     ceiling: "bench/ceiling.ts",
   }[name];
-  if (name === "service") {
-    // Required settings only; everything else is the service's default.
+  if (name === "service" || name === "service-batch") {
+    // Required settings only; everything else is the service's default (but batching).
     Object.assign(env, {
       GATEWAY_AUTHORIZATION: "bench-gateway-secret",
       GATEWAY_PORT: "0",
       DATA_DIR: `${dir}/data`,
     });
+    if (name === "service-batch") env.EVENT_HANDLER_BATCH_MAX = String(BATCH_CONTENDER_MAX);
   } else if (name === "ceiling") {
     const port = freePort();
     env.COUNT_PORT = String(port);

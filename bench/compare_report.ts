@@ -82,8 +82,15 @@ export interface ContenderResult {
   memory: { idleMiB: number | null; loadMiB: number | null; loadRate: number | null };
   startup: StartupResult[];
   errors: string[];
-  /** Sink counters after its runs (forwarders). */
-  sink?: { outOfOrder: number; unauthorized: number; events: number; meanBodyBytes: number };
+  /** Sink counters after its runs (forwarders); `meanBodyBytes` is request body bytes per event. */
+  sink?: {
+    outOfOrder: number;
+    unauthorized: number;
+    events: number;
+    /** Requests that carried them (absent in reports from before batching). */
+    requests?: number;
+    meanBodyBytes: number;
+  };
 }
 
 export type CompareReport = {
@@ -128,7 +135,7 @@ export const TARGETS = {
   p99Rate: 1000,
 };
 
-const COLUMNS: ContenderName[] = ["service", "baseline", "peer", "ceiling"];
+const COLUMNS: ContenderName[] = ["service", "service-batch", "baseline", "peer", "ceiling"];
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtRatio = (r: number) =>
@@ -436,6 +443,68 @@ function targetRows(report: CompareReport): string[] {
   return rows;
 }
 
+/** The service batching against itself at its defaults: same traffic, same sink. */
+function batchRows(report: CompareReport): string[] {
+  const plain = report.contenders.service;
+  const batch = report.contenders["service-batch"];
+  if (!plain || !batch) return [];
+  const shardCounts = [
+    ...new Set([...Object.keys(plain.throughput), ...Object.keys(batch.throughput)].map(Number)),
+  ].sort((a, b) => a - b);
+  const rate = (r: SustainedResult | null | undefined) =>
+    r && r.rate > 0 ? `${isLowerBound(r) ? "≥ " : ""}${fmtInt(r.rate)}` : "-";
+  const rows = [
+    "| batching (EVENT_HANDLER_BATCH_MAX) against the defaults | defaults | batching | batching / defaults |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const n of shardCounts) {
+    const p = plain.throughput[n];
+    const b = batch.throughput[n];
+    const ratio = rateOf(p) && rateOf(b) ? fmtRatio(rateOf(b)! / rateOf(p)!) : "-";
+    rows.push(
+      `| sustained events/s, ${n} shard${n === 1 ? "" : "s"} | ${rate(p)} | ${rate(b)} | ${ratio}${
+        isLowerBound(p) || isLowerBound(b) ? "*" : ""
+      } |`,
+    );
+    const pu = perEventUs(p);
+    const bu = perEventUs(b);
+    rows.push(
+      `| service CPU per event, ${n} shard${n === 1 ? "" : "s"}, µs | ${
+        pu ? pu.contender.toFixed(0) : "-"
+      } | ${bu ? bu.contender.toFixed(0) : "-"} | ${
+        pu && bu ? fmtRatio(bu.contender / pu.contender) : "-"
+      } |`,
+      `| sink CPU per event, ${n} shard${n === 1 ? "" : "s"}, µs | ${
+        pu?.sink !== undefined ? pu.sink.toFixed(0) : "-"
+      } | ${bu?.sink !== undefined ? bu.sink.toFixed(0) : "-"} | ${
+        pu?.sink && bu?.sink !== undefined ? fmtRatio(bu.sink / pu.sink) : "-"
+      } |`,
+    );
+  }
+  const rates = [...new Set([...Object.keys(plain.latency), ...Object.keys(batch.latency)])]
+    .map(Number).sort((a, b) => a - b);
+  for (const r of rates) {
+    const p = plain.latency[r];
+    const b = batch.latency[r];
+    for (const k of ["p50", "p99"] as const) {
+      rows.push(
+        `| ${k} latency at ${fmtInt(r)}/s, ms | ${p ? fmtMs(p[k]) : "-"}${
+          p && !p.kept ? " ⚠" : ""
+        } | ${b ? fmtMs(b[k]) : "-"}${b && !b.kept ? " ⚠" : ""} | ${
+          p && b ? fmtRatio(b[k] / p[k]) : "-"
+        } |`,
+      );
+    }
+  }
+  const perRequest = (c: ContenderResult) =>
+    c.sink?.requests ? (c.sink.events / c.sink.requests).toFixed(1) : "-";
+  rows.push(
+    `| events per request at the sink | ${perRequest(plain)} | ${perRequest(batch)} | |`,
+    "",
+  );
+  return rows;
+}
+
 /** Renders the Markdown the README includes. */
 export function renderMarkdown(report: CompareReport): string {
   const m = report.machine;
@@ -504,8 +573,14 @@ export function renderMarkdown(report: CompareReport): string {
     `| ... that arrived after a later event of their shard | ${
       cols((c) => c === "ceiling" ? "-" : fmtInt(report.contenders[c]?.sink?.outOfOrder ?? NaN))
     } |`,
-    `| mean request body, bytes | ${
+    `| mean request body per event, bytes | ${
       cols((c) => c === "ceiling" ? "-" : fmtInt(report.contenders[c]?.sink?.meanBodyBytes ?? NaN))
+    } |`,
+    `| events per request | ${
+      cols((c) => {
+        const sink = report.contenders[c]?.sink;
+        return c === "ceiling" || !sink?.requests ? "-" : (sink.events / sink.requests).toFixed(1);
+      })
     } |`,
     "",
     ...header(`delivery latency, ms, ${main} shards (send → sink)`, "ceiling (send → parsed)"),
@@ -531,6 +606,7 @@ export function renderMarkdown(report: CompareReport): string {
     "|---|---:|---|---|",
     ...targetRows(report),
     "",
+    ...batchRows(report),
   ];
   const oddities: string[] = [];
   for (const c of Object.values(report.contenders)) {

@@ -30,16 +30,21 @@ export default defineController({
     };
   },
 
-  // The transport: here it wraps the default HTTP one to time each delivery.
+  // The transport: here it wraps the default HTTP one to time each delivery. A wrapper without
+  // sendBatch turns batching (EVENT_HANDLER_BATCH_MAX) off: wrap both.
   transport({ logger }, defaults) {
+    const timed = async <T>(shard: number, events: number, send: () => Promise<T>) => {
+      const started = performance.now();
+      const result = await send();
+      const ms = performance.now() - started;
+      if (ms > 1000) logger.warn("controller: slow delivery", { shard, events, ms });
+      return result;
+    };
     return {
-      async send(event, signal) {
-        const started = performance.now();
-        const result = await defaults.send(event, signal);
-        const ms = performance.now() - started;
-        if (ms > 1000) logger.warn("controller: slow delivery", { shard: event.shardId, ms });
-        return result;
-      },
+      send: (event, signal) => timed(event.shardId, 1, () => defaults.send(event, signal)),
+      sendBatch: defaults.sendBatch &&
+        ((events, signal) =>
+          timed(events[0].shardId, events.length, () => defaults.sendBatch!(events, signal))),
     };
   },
 });

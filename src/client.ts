@@ -11,6 +11,15 @@
  */
 import type { ShardStatus } from "./control/status_page.ts";
 
+// What the proxy POSTs to the event handler, and how to read it in either form.
+export {
+  BATCH_HEADER,
+  type ForwardedBody,
+  type ForwardedEvent,
+  type GatewayDispatch,
+  parseForwarded,
+} from "./handler_types.ts";
+
 /** A gateway activity (`type` 0 playing, 1 streaming, 2 listening, 3 watching, 4 custom, 5 competing). */
 export interface Activity {
   name: string;

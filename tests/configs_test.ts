@@ -58,6 +58,39 @@ Deno.test("loadConfig() reads JOURNAL_SYNC, POISON_AFTER_ATTEMPTS and DEAD_LETTE
   assertEquals(c.deadLetters.maxBytes, 64 * 1024 ** 2);
 });
 
+Deno.test("loadConfig() reads EVENT_HANDLER_BATCH_*: one event per request unless asked", () => {
+  assertEquals(loadConfig(VALID).eventHandler.batch, {
+    maxEvents: 1,
+    lingerMs: 0,
+    maxBytes: 1024 ** 2,
+  });
+  const c = loadConfig({
+    ...VALID,
+    EVENT_HANDLER_BATCH_MAX: "64",
+    EVENT_HANDLER_BATCH_LINGER_MS: "5",
+    EVENT_HANDLER_BATCH_MAX_BYTES: "256KiB",
+  });
+  assertEquals(c.eventHandler.batch, { maxEvents: 64, lingerMs: 5, maxBytes: 256 * 1024 });
+  assertEquals(
+    loadConfig({ ...VALID, EVENT_HANDLER_BATCH_MAX: "10000" }).eventHandler.batch.maxEvents,
+    10_000,
+  );
+  for (
+    const [variable, value] of [
+      ["EVENT_HANDLER_BATCH_MAX", "0"],
+      ["EVENT_HANDLER_BATCH_MAX", "10001"],
+      ["EVENT_HANDLER_BATCH_MAX", "1.5"],
+      ["EVENT_HANDLER_BATCH_LINGER_MS", "-1"],
+      ["EVENT_HANDLER_BATCH_MAX_BYTES", "lots"],
+      ["EVENT_HANDLER_BATCH_MAX_BYTES", "0"],
+    ]
+  ) {
+    const error = problemsOf({ ...VALID, [variable]: value });
+    assertEquals(error.problems.map((p) => p.variable), [variable], `${variable}=${value}`);
+    assertStringIncludes(error.problems[0].example, `${variable}=`);
+  }
+});
+
 Deno.test("loadConfig() strips a 'Bot ' prefix and REST_URL's trailing slashes", () => {
   const c = loadConfig({ ...VALID, DISCORD_TOKEN: `Bot ${TOKEN}`, REST_URL: "http://x:1/" });
   assertEquals(c.discordToken, TOKEN);

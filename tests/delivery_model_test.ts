@@ -12,6 +12,9 @@
  *   `SEED_PARALLEL` (default 8) times side by side, as in the bulk run.
  * - `REPLAY_MARKERS=0`: Discord's replay of a resumed session leaves out the session's
  *   earlier READY/RESUMED (by default they are replayed, as the project's simulator does).
+ * - `BATCHING=0`: every instance sends one event per request. By default half of the
+ *   instances batch (`batch.maxEvents` 2-64, some lingering, some with small byte caps), drawn
+ *   from a generator of their own: a seed takes the same steps either way.
  * @module
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
@@ -26,6 +29,7 @@ const FROM = Number(Deno.env.get("SEED_FROM") ?? 1);
 /** Seeds run side by side: each mostly waits on timers. */
 const PARALLEL = Number(Deno.env.get("SEED_PARALLEL") ?? 8);
 const REPLAY_MARKERS = Deno.env.get("REPLAY_MARKERS") !== "0";
+const BATCHING = Deno.env.get("BATCHING") !== "0";
 const REPLAY = "deno test --allow-all tests/delivery_model_test.ts";
 
 // The queue under test leaves timers behind in instances that "crashed" mid-flight.
@@ -321,7 +325,11 @@ async function runSeeds(seeds: number[]): Promise<ScenarioResult[]> {
   let next = 0;
   const worker = async () => {
     while (next < seeds.length) {
-      const result = await runScenario(seeds[next++], { dir, replayMarkers: REPLAY_MARKERS });
+      const result = await runScenario(seeds[next++], {
+        dir,
+        replayMarkers: REPLAY_MARKERS,
+        batching: BATCHING,
+      });
       results.push({ ...result, trace: [] }); // SEED=n prints it
       if (FUZZ && results.length % 1000 === 0) {
         const failed = results.filter((r) => r.problems.length > 0).length;
@@ -373,7 +381,12 @@ if (SEED !== undefined) {
       const results = await Promise.all(
         Array.from({ length: PARALLEL }, async (_, i) => {
           await Deno.mkdir(`${dir}/${i}`);
-          const options = { dir: `${dir}/${i}`, verbose: true, replayMarkers: REPLAY_MARKERS };
+          const options = {
+            dir: `${dir}/${i}`,
+            verbose: true,
+            replayMarkers: REPLAY_MARKERS,
+            batching: BATCHING,
+          };
           return await runScenario(Number(SEED), options);
         }),
       ).finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));

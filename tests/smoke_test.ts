@@ -83,7 +83,17 @@ Deno.test("bench/compare.ts --smoke runs every contender end to end", async () =
   const { code, text } = await run(["run", "-A", "bench/compare.ts", "--smoke", "--out", out]);
   assertEquals(code, 0, text.slice(-3000));
   const result = JSON.parse(await Deno.readTextFile(`${out}/compare.smoke.json`));
-  assertEquals(Object.keys(result.contenders), ["service", "baseline", "peer", "ceiling"]);
+  assertEquals(Object.keys(result.contenders), [
+    "service",
+    "service-batch",
+    "baseline",
+    "peer",
+    "ceiling",
+  ]);
+  // Batching reached the sink as batches, every event counted, none out of order.
+  const batch = result.contenders["service-batch"].sink;
+  assert(batch.events > batch.requests, `${batch.events} events in ${batch.requests} requests`);
+  assertEquals(batch.outOfOrder, 0);
   assertStringIncludes(text, "done in");
   await Deno.remove(out, { recursive: true });
 });

@@ -9,7 +9,7 @@ export interface DeliveryCounters {
   received: number;
   /** Events the handler answered 2xx. */
   delivered: number;
-  /** Failed attempts that will be retried. */
+  /** Failed attempts that will be retried, per event (a failed batch of 10 counts 10). */
   retried: number;
   /** Events written to the disk journal because memory was full. */
   spilled: number;
@@ -29,8 +29,12 @@ export interface DeliveryCounters {
   poisoned: number;
   /** HANDLER_CHECK_DD requests sent to prove the handler up while one event kept failing. */
   witnesses: number;
-  /** Failed attempts answered as "handler unavailable" (3xx, 401, 403, 404, 405). */
+  /** Failed attempts answered as "handler unavailable" (3xx, 401, 403, 404, 405), per event. */
   unavailable: number;
+  /** Requests that delivered more than one event (`EVENT_HANDLER_BATCH_MAX` > 1). */
+  batches: number;
+  /** Failed batches halved to find the event the handler refuses or keeps failing on. */
+  batchSplits: number;
   /** Journal writes that failed (disk full, permissions); their events stayed in memory. */
   journalWriteFailures: number;
   /** Times the dead-letter file passed `DEAD_LETTERS_MAX_BYTES` and was rotated to `.1` (the older `.1` deleted). */
@@ -106,6 +110,8 @@ export function createCounters(): DeliveryCounters {
     poisoned: 0,
     witnesses: 0,
     unavailable: 0,
+    batches: 0,
+    batchSplits: 0,
     journalWriteFailures: 0,
     deadLetterRotations: 0,
     queuedMemory: 0,

@@ -1,12 +1,13 @@
 /**
  * The delivery queue: at-least-once, in order per shard, bounded in memory,
  * spilling to a disk journal, retrying with backoff, deferring interactions,
- * setting aside events the handler always fails on.
+ * setting aside events the handler always fails on; optionally several events
+ * of a shard per request (batches).
  * @module
  */
 import { backoffDelay, delay } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import type { DeliveryResult, Transport } from "../transport/http.ts";
+import { type DeliveryResult, encodeEvent, type Transport } from "../transport/http.ts";
 import { bump, createCounters, type DeliveryCounters, observe } from "./counters.ts";
 import type { DeadLetterSink } from "./dead_letters.ts";
 import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
@@ -67,6 +68,25 @@ export interface DeliveryQueueOptions {
   resuming?: ReadonlyMap<number, string>;
   /** Longest a resuming shard's journaled events wait for RESUMED, ms. @default 60000 */
   replayHoldMs?: number;
+  /**
+   * Several events of one shard per request (`EVENT_HANDLER_BATCH_*`), through the transport's
+   * `sendBatch` (a transport without it sends every event alone). A batch is what waits in the
+   * shard's lane when its previous request ends, in order, and ends at an interaction. A 2xx
+   * delivers all of it; a failed batch is retried whole; one the handler refuses (4xx) or that
+   * is found poisoned is halved until the event at fault stands alone, and only then do the
+   * one-event rules set it aside.
+   */
+  batch?: {
+    /** Events per request at most; 1 sends each event alone, with `send`. @default 1 */
+    maxEvents?: number;
+    /**
+     * How long a batch may wait for more events, counted from its first event's receipt, ms;
+     * it goes at once when full or when an interaction waits. 0: never waits. @default 0
+     */
+    lingerMs?: number;
+    /** Request body bytes a batch stays within; a single larger event goes alone. @default 1 MiB */
+    maxBytes?: number;
+  };
   /** @default Date.now */
   now?: () => number;
 }
@@ -132,6 +152,13 @@ interface Lane {
   needsWitness: boolean;
   /** Attempts started up to here cannot prove the handler up for the head (see `run`). */
   evidenceMark: number;
+  /**
+   * The first `suspect` events hold one the handler refused or keeps failing on as part of a
+   * batch: batches are halved within them until that event goes alone. 0: no suspicion.
+   */
+  suspect: number;
+  /** Set while the lane lingers for a batch to fill; `push` calls it. */
+  wake?: () => void;
 }
 
 /** A queued event; `durable` once its copy is in the journal (so a crash cannot lose it). */
@@ -139,6 +166,8 @@ type Durable = QueuedEvent & {
   durable?: boolean;
   /** Failed attempts that can be the event's own fault (see `ownFailure`). */
   failures?: number;
+  /** UTF-8 bytes of `raw`, once a batch needed them. */
+  utf8?: number;
 };
 
 /** Creates the {@linkcode DeliveryQueue}; journaled events from an earlier run are delivered first. */
@@ -163,14 +192,34 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     replayHoldMs = 60_000,
     now = Date.now,
   } = options;
+  const {
+    maxEvents: batchMaxEvents = 1,
+    lingerMs = 0,
+    maxBytes: batchMaxBytes = 1024 ** 2,
+  } = options.batch ?? {};
   if (!(maxEvents >= 1)) throw new RangeError(`maxEvents must be >= 1, got ${maxEvents}`);
   if (!(maxBytes >= 1)) throw new RangeError(`maxBytes must be >= 1, got ${maxBytes}`);
   if (!(poisonAfterAttempts >= 1)) {
     throw new RangeError(`poisonAfterAttempts must be >= 1, got ${poisonAfterAttempts}`);
   }
+  if (!(Number.isInteger(batchMaxEvents) && batchMaxEvents >= 1)) {
+    throw new RangeError(`batch.maxEvents must be a whole number >= 1, got ${batchMaxEvents}`);
+  }
+  if (!(lingerMs >= 0)) throw new RangeError(`batch.lingerMs must be >= 0, got ${lingerMs}`);
+  if (!(batchMaxBytes >= 1)) {
+    throw new RangeError(`batch.maxBytes must be >= 1, got ${batchMaxBytes}`);
+  }
+  /** Every request is a batch (an array, 1 to `batchMax` events): batching is on and possible. */
+  const batching = batchMaxEvents > 1 && transport.sendBatch !== undefined;
+  const batchMax = batching ? batchMaxEvents : 1;
   const backoff = { baseMs: retry.baseMs ?? 1000, maxMs: retry.maxMs ?? 30_000 };
   const counters = options.counters ?? createCounters();
   const log = logger.with({ component: "delivery" });
+  if (batchMaxEvents > 1 && !batching) {
+    log.warn("batching is configured but the transport has no sendBatch: one event per request", {
+      maxEvents: batchMaxEvents,
+    });
+  }
   const lanes = new Map<number, Lane>();
   const stop = new AbortController();
   const deferrals = new Map<string, Promise<DeferOutcome>>();
@@ -226,6 +275,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         strikes: 0,
         needsWitness: false,
         evidenceMark: attemptSeq,
+        suspect: 0,
       };
       lanes.set(id, l);
     }
@@ -564,6 +614,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   /** Removes the head of the lane (delivered, dead-lettered or already answered). */
   function finish(l: Lane, event: Durable) {
     l.mem.shift();
+    if (l.suspect > 0) l.suspect--;
     l.strikes = 0;
     l.needsWitness = false;
     l.evidenceMark = attemptSeq;
@@ -615,8 +666,12 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     return true;
   }
 
-  /** One delivery attempt; a 2xx records that the handler was up when it started. */
-  async function attempt(event: QueuedEvent): Promise<DeliveryResult> {
+  /**
+   * One delivery attempt of one event, or of a batch (whose only interaction, if any, is its
+   * last event); a 2xx records that the handler was up when it started.
+   */
+  async function attempt(events: readonly QueuedEvent[]): Promise<DeliveryResult> {
+    const event = events[events.length - 1];
     const info = event.interaction;
     let signal = stop.signal;
     const left = event.receivedAt + deferAfterMs - now();
@@ -626,7 +681,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       inFlightIds.add(info.id);
     }
     const ticket = ++attemptSeq;
-    const result = await transport.send(event, signal);
+    const result = batching
+      ? await transport.sendBatch!(events, signal)
+      : await transport.send(event, signal);
     if (info) inFlightIds.delete(info.id);
     // A refusal (4xx) proves the handler up as well as a 2xx does.
     if (result.ok || result.verdict === "reject") {
@@ -652,9 +709,9 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     finish(l, event);
   }
 
-  function noteFailure(result: DeliveryResult & { ok: false }) {
+  function noteFailure(result: DeliveryResult & { ok: false }, events: number) {
     const kind = result.verdict === "unavailable" ? "unavailable" : "failing";
-    if (kind === "unavailable") counters.unavailable++;
+    if (kind === "unavailable") counters.unavailable += events;
     if (problem?.kind === kind && problem.status === result.status) {
       if (kind === "unavailable" && now() - problem.loggedAt >= unavailableLogIntervalMs) {
         problem.loggedAt = now();
@@ -697,41 +754,59 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         continue;
       }
       if (closed) break;
+      if (lingerMs > 0 && batching && !l.failing && l.suspect === 0) {
+        await linger(l, event);
+        if (closed) break;
+      }
       if (l.needsWitness) {
         // Nothing showed the handler up since this event failed on its own: just before the
         // retry, a synthetic HANDLER_CHECK_DD asks it, so that a failure of the retry counts
         // against the event only if the handler answered the check.
         l.needsWitness = false;
         counters.witnesses++;
-        await attempt(witness(event));
+        await attempt([witness(event)]);
         if (closed) break;
       }
-      const result = await attempt(event);
+      // One event, or (batching) what waits behind it now; `event` stays the head throughout.
+      const batch = batching ? takeBatch(l, event) : [event];
+      const result = await attempt(batch);
       if (result.ok) {
-        delivered(l, event);
+        if (batch.length > 1) counters.batches++;
+        for (const e of batch) delivered(l, e);
         continue;
       }
       if (closed) break;
       if (result.verdict === "reject") {
+        if (batch.length > 1) {
+          // Some event of the batch is refused, not all of them: halve until it stands alone.
+          split(l, batch, result);
+          continue;
+        }
         await deadLetter(l, event, result, "the event handler rejected an event");
+        l.suspect = 0;
         continue;
       }
-      counters.retried++;
-      noteFailure(result);
+      counters.retried += batch.length;
+      noteFailure(result, batch.length);
       enterBacklog(result);
       l.failing = true;
       // Only failures that can be the event's own count: an answer that points at a setting
       // (401, 404, a redirect) or at a handler that is down (refused, 502-504) holds the stream.
       // The handler is proven up when an attempt that started after this event's previous
       // failure was answered (another shard's event, or the witness); only such failures are
-      // strikes.
+      // strikes. A batch is judged as one event.
       const own = ownFailure(result);
-      if (own) event.failures = (event.failures ?? 0) + 1;
+      if (own) { for (const e of batch) e.failures = (e.failures ?? 0) + 1; }
       const proven = lastAcceptedTicket > l.evidenceMark;
       l.evidenceMark = attemptSeq;
-      if (proven && own) l.strikes++;
+      const strike = proven && own;
+      if (strike) l.strikes++;
       l.needsWitness = own && !proven;
-      if (l.strikes >= poisonAfterAttempts) {
+      if (batch.length > 1 && strike && (l.strikes >= poisonAfterAttempts || l.suspect > 0)) {
+        // A batch found poisoned (or a part of one, being narrowed down): halve it; nothing is
+        // set aside before the event at fault stands alone and fails on its own.
+        split(l, batch, result);
+      } else if (l.strikes >= poisonAfterAttempts) {
         counters.poisoned++;
         await deadLetter(
           l,
@@ -739,6 +814,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
           result,
           `an event failed ${event.failures} times, ${l.strikes} of them while the handler accepted others`,
         );
+        l.suspect = 0;
         continue;
       }
       if (event.interaction) startDeferral(event);
@@ -748,12 +824,109 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       log.debug("delivery failed; retrying", {
         shardId: l.id,
         s: event.s,
+        events: batch.length,
         error: result.error,
         status: result.status,
         retryInMs: wait,
       });
       await delay(wait, stop.signal).catch(() => {});
     }
+  }
+
+  /** Narrows the lane's suspicion to this failed batch: the next batches take half of it. */
+  function split(l: Lane, batch: Durable[], result: DeliveryResult & { ok: false }) {
+    counters.batchSplits++;
+    l.suspect = batch.length;
+    // The strikes were the batch's; the event at fault earns its own once it goes alone.
+    l.strikes = 0;
+    l.needsWitness = false;
+    log.debug("splitting a failed batch to find the event at fault", {
+      shardId: l.id,
+      s: batch[0].s,
+      events: batch.length,
+      status: result.status,
+      error: result.error,
+    });
+  }
+
+  /**
+   * The batch starting at the lane's head: up to `batchMax` events (half the suspect ones while
+   * narrowing), within `batchMaxBytes`, ending at an interaction.
+   */
+  function takeBatch(l: Lane, head: Durable): Durable[] {
+    const max = l.suspect > 0 ? Math.min(batchMax, Math.ceil(l.suspect / 2)) : batchMax;
+    const batch = [head];
+    if (max === 1 || head.interaction) return batch;
+    // Bytes are counted exactly only near the cap: up to then, 3 per UTF-16 unit is a bound.
+    let bound = 2 + envelopeBytes(head) + head.raw.length * 3;
+    let exact: number | undefined;
+    for (let i = 1; i < l.mem.length && batch.length < max; i++) {
+      const e = l.mem.at(i)!;
+      // An interaction goes last, and only once its deferral (if any) has an outcome.
+      if (e.interaction && !readyInBatch(e)) break;
+      const envelope = 1 + envelopeBytes(e); // with its comma
+      if (exact === undefined && bound + envelope + e.raw.length * 3 <= batchMaxBytes) {
+        bound += envelope + e.raw.length * 3;
+      } else {
+        exact ??= batch.reduce((sum, x) => sum + 1 + envelopeBytes(x) + utf8Of(x), 1);
+        const add = envelope + utf8Of(e);
+        if (exact + add > batchMaxBytes) break;
+        exact += add;
+      }
+      batch.push(e);
+      if (e.interaction) break;
+    }
+    return batch;
+  }
+
+  /**
+   * An interaction behind the head, for a batch: its deferral's outcome applied, as
+   * `prepareInteraction` does for a head; `false` while the deferral is pending or when the
+   * bot already has it (it ends the batch before it, and is handled as the head next).
+   */
+  function readyInBatch(event: QueuedEvent): boolean {
+    const id = event.interaction!.id;
+    const outcome = outcomes.get(id);
+    if (deferrals.has(id) && !outcome) return false;
+    if (outcome?.deferred) event.deferred = true;
+    if (outcome?.acknowledged) event.acknowledged = true;
+    if (event.acknowledged) return false;
+    if (now() - event.receivedAt > interactionTtlMs) event.expired = true;
+    return true;
+  }
+
+  /**
+   * Waits until the lane holds a full batch (by count or bytes), an interaction or events on
+   * disk, or until its head has waited `lingerMs`; `push` wakes it.
+   */
+  async function linger(l: Lane, head: Durable) {
+    let scanned = 0;
+    let bytes = 2;
+    const full = () => {
+      if (l.disk > 0 || l.mem.length >= batchMax) return true;
+      for (; scanned < l.mem.length; scanned++) {
+        const e = l.mem.at(scanned)!;
+        if (e.interaction) return true;
+        bytes += 1 + envelopeBytes(e) + e.raw.length;
+        if (bytes >= batchMaxBytes) return true;
+      }
+      return false;
+    };
+    const left = head.receivedAt + lingerMs - now();
+    if (left <= 0 || full()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener("abort", done);
+        l.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, left);
+      stop.signal.addEventListener("abort", done, { once: true });
+      l.wake = () => {
+        if (full()) done();
+      };
+    });
   }
 
   function start(l: Lane) {
@@ -820,7 +993,10 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       bump(counters.receivedByShard, event.shardId);
       if (!placed) event.pos = nextPos++;
       if (event.interaction) watchInteraction(event, l);
-      if (placed) return start(l);
+      if (placed) {
+        l.wake?.();
+        return start(l);
+      }
       const size = event.raw.length;
       if (
         closed || l.disk > 0 || counters.queuedMemory >= maxEvents ||
@@ -833,6 +1009,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         counters.queuedMemory++;
         counters.queuedMemoryBytes += size;
       }
+      l.wake?.();
       start(l);
     },
     idle(timeoutMs = Infinity) {
@@ -933,6 +1110,40 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       return lastReceived;
     },
   };
+}
+
+/** Bytes an event's envelope adds to its payload in a request body (`{"shardId":N,"data":...}`). */
+function envelopeBytes(event: QueuedEvent): number {
+  return encodeEvent({
+    shardId: event.shardId,
+    raw: "",
+    deferred: event.deferred,
+    expired: event.expired,
+  }).length;
+}
+
+/** UTF-8 bytes of an event's payload, computed once. */
+function utf8Of(event: Durable): number {
+  return event.utf8 ??= utf8Length(event.raw);
+}
+
+/** UTF-8 length of a string, without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      // A surrogate pair: 4 bytes for 2 units.
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2;
+        i++;
+      } else bytes += 2;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /** The synthetic event that asks the handler whether it is up (see `run`). */

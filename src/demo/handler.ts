@@ -1,19 +1,13 @@
 /**
  * A minimal event handler, the shape a bot's receiving side takes: check the
- * secret, parse `{shardId, data, deferred?, expired?}`, answer 2xx once the
- * event is safely taken, dedupe by `shardId` + `data.s` (delivery is at least once).
+ * secret, read `{shardId, data, deferred?, expired?}` (or a batch of them, with
+ * `X-Gateway-Batch: 1`), answer 2xx once every event is safely taken, dedupe by
+ * `shardId` + `data.s` (delivery is at least once).
  * @module
  */
+import { type ForwardedEvent, parseForwarded } from "../handler_types.ts";
 
-/** What the proxy POSTs. */
-export interface ForwardedEvent {
-  shardId: number;
-  data: { op: 0; t: string; s: number; d: unknown };
-  /** The proxy acknowledged this interaction already: edit the original response or follow up. */
-  deferred?: boolean;
-  /** The interaction is older than 15 minutes; its token is dead. */
-  expired?: boolean;
-}
+export type { ForwardedEvent };
 
 /** Options of {@linkcode createEventHandler}. */
 export interface EventHandlerOptions {
@@ -36,21 +30,20 @@ export function createEventHandler(
     if (req.headers.get("authorization") !== authorization) {
       return new Response("bad authorization", { status: 401 });
     }
-    let event: ForwardedEvent;
+    let events: ForwardedEvent[];
     try {
-      event = await req.json();
-    } catch {
-      return new Response("body is not JSON", { status: 400 });
+      events = parseForwarded(await req.text(), req.headers);
+    } catch (error) {
+      return new Response((error as Error).message, { status: 400 });
     }
-    if (typeof event?.shardId !== "number" || typeof event.data?.t !== "string") {
-      return new Response("expected {shardId, data}", { status: 400 });
+    for (const event of events) {
+      // A session restart (new READY) starts `s` at 1 again, so key on the session too in real bots.
+      const key = `${event.shardId}:${event.data.s}:${event.data.t}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (seen.size > dedupeWindow) seen.delete(seen.values().next().value!);
+      await onEvent(event);
     }
-    // A session restart (new READY) starts `s` at 1 again, so key on the session too in real bots.
-    const key = `${event.shardId}:${event.data.s}:${event.data.t}`;
-    if (seen.has(key)) return new Response(null, { status: 204 });
-    seen.add(key);
-    if (seen.size > dedupeWindow) seen.delete(seen.values().next().value!);
-    await onEvent(event);
     return new Response(null, { status: 204 });
   };
 }

@@ -1,8 +1,11 @@
 /**
  * The last stage: one HTTP POST per event to the bot's event handler, in the
- * format existing Discordeno event handlers expect: `{"shardId": N, "data": {op, d, s, t}}`.
+ * format existing Discordeno event handlers expect: `{"shardId": N, "data": {op, d, s, t}}`;
+ * or, when batching is on (`EVENT_HANDLER_BATCH_MAX` > 1), several events of one shard in
+ * one POST as a JSON array of the same objects, marked with {@linkcode BATCH_HEADER}.
  * @module
  */
+import { BATCH_HEADER } from "../handler_types.ts";
 import { createHttp1Client, Http1Error, type Http1Response } from "./http1.ts";
 
 /** An event on its way to the handler; plain data so it can cross a thread or a network. */
@@ -56,6 +59,12 @@ export function verdictOf(status: number): Verdict {
 export interface Transport {
   /** Never throws: every failure is a {@linkcode DeliveryResult}. */
   send(event: OutboundEvent, signal?: AbortSignal): Promise<DeliveryResult>;
+  /**
+   * Sends several events of one shard, in order, as one delivery: the result acknowledges
+   * (2xx) or fails all of them. Never throws. Optional: without it the queue sends each event
+   * with {@linkcode Transport.send}, whatever `EVENT_HANDLER_BATCH_MAX` says.
+   */
+  sendBatch?(events: readonly OutboundEvent[], signal?: AbortSignal): Promise<DeliveryResult>;
   /** Releases connections; sends after it fail. Optional for transports that hold none. */
   close?(): void;
 }
@@ -66,6 +75,20 @@ export function encodeEvent(event: OutboundEvent): string {
   if (event.deferred) body += `,"deferred":true`;
   if (event.expired) body += `,"expired":true`;
   return body + "}";
+}
+
+/**
+ * The header a batch request carries (`X-Gateway-Batch: 1`), so that one handler can take both
+ * forms: with it the body is a JSON array of {@linkcode encodeEvent} objects, without it one
+ * object. The handler's side reads both with `parseForwarded` (`src/handler_types.ts`).
+ */
+export { BATCH_HEADER };
+
+/** The request body for a batch: `[` + each {@linkcode encodeEvent} joined by `,` + `]`. */
+export function encodeBatch(events: readonly OutboundEvent[]): string {
+  let body = "[";
+  for (let i = 0; i < events.length; i++) body += (i === 0 ? "" : ",") + encodeEvent(events[i]);
+  return body + "]";
 }
 
 /** Options of {@linkcode createHttpTransport}. */
@@ -88,7 +111,10 @@ export interface HttpTransportOptions {
   fetch?: typeof fetch;
 }
 
-/** Creates the HTTP {@linkcode Transport}. Both clients keep connections alive between requests. */
+/**
+ * Creates the HTTP {@linkcode Transport}, with {@linkcode Transport.sendBatch}. Both clients keep
+ * connections alive between requests.
+ */
 export function createHttpTransport(options: HttpTransportOptions): Transport {
   const { timeoutMs = 10_000 } = options;
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
@@ -110,23 +136,30 @@ function createHttp1Transport(options: HttpTransportOptions, timeoutMs: number):
     },
     maxBodyBytes: 2048,
   });
+  const batchHeaders = { [BATCH_HEADER]: "1" };
+  const post = async (
+    body: string,
+    signal: AbortSignal | undefined,
+    headers?: Record<string, string>,
+  ): Promise<DeliveryResult> => {
+    let response: Http1Response;
+    try {
+      response = await client.post(body, { timeoutMs, signal, headers });
+    } catch (error) {
+      return {
+        ok: false,
+        verdict: "retry",
+        timedOut: error instanceof Http1Error && error.kind === "timeout",
+        error: error instanceof Http1Error && error.kind === "timeout"
+          ? `no answer within ${timeoutMs} ms`
+          : errorText(error),
+      };
+    }
+    return toResult(response.status, response.body, (name) => response.headers.get(name) ?? null);
+  };
   return {
-    async send(event, signal) {
-      let response: Http1Response;
-      try {
-        response = await client.post(encodeEvent(event), { timeoutMs, signal });
-      } catch (error) {
-        return {
-          ok: false,
-          verdict: "retry",
-          timedOut: error instanceof Http1Error && error.kind === "timeout",
-          error: error instanceof Http1Error && error.kind === "timeout"
-            ? `no answer within ${timeoutMs} ms`
-            : errorText(error),
-        };
-      }
-      return toResult(response.status, response.body, (name) => response.headers.get(name) ?? null);
-    },
+    send: (event, signal) => post(encodeEvent(event), signal),
+    sendBatch: (events, signal) => post(encodeBatch(events), signal, batchHeaders),
     close: () => client.close(),
   };
 }
@@ -157,52 +190,59 @@ function toResult(
 function createFetchTransport(options: HttpTransportOptions, timeoutMs: number): Transport {
   const { url, authorization, fetch: doFetch = fetch } = options;
   const headers = { authorization, "content-type": "application/json", "user-agent": USER_AGENT };
-  return {
-    async send(event, signal) {
-      // One controller and one timer per request: AbortSignal.timeout + AbortSignal.any cost
-      // ~16 µs per request and keep a timer alive for the whole timeout after the answer.
-      const ctrl = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ctrl.abort();
-      }, timeoutMs);
-      const onAbort = () => ctrl.abort(signal?.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      let response: Response;
-      try {
-        response = await doFetch(url, {
-          method: "POST",
-          redirect: "manual",
-          headers,
-          body: encodeEvent(event),
-          signal: ctrl.signal,
-        });
-      } catch (error) {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        return {
-          ok: false,
-          verdict: "retry",
-          timedOut,
-          error: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(error),
-        };
-      }
-      // The timer keeps running while the body is read: a handler that stalls its body is cut too.
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
+  const batchHeaders = { ...headers, [BATCH_HEADER]: "1" };
+  const post = async (
+    body: string,
+    signal: AbortSignal | undefined,
+    requestHeaders: Record<string, string>,
+  ): Promise<DeliveryResult> => {
+    // One controller and one timer per request: AbortSignal.timeout + AbortSignal.any cost
+    // ~16 µs per request and keep a timer alive for the whole timeout after the answer.
+    const ctrl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctrl.abort();
+    }, timeoutMs);
+    const onAbort = () => ctrl.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let response: Response;
+    try {
+      response = await doFetch(url, {
+        method: "POST",
+        redirect: "manual",
+        headers: requestHeaders,
+        body,
+        signal: ctrl.signal,
+      });
+    } catch (error) {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      return {
+        ok: false,
+        verdict: "retry",
+        timedOut,
+        error: timedOut ? `no answer within ${timeoutMs} ms` : describeFetchError(error),
       };
-      if (response.ok) {
-        // Always consume the body, or Deno keeps the connection and its buffers.
-        await response.body?.cancel().catch(() => {});
-        done();
-        return { ok: true, status: response.status };
-      }
-      const body = await readBodyStart(response.body);
+    }
+    // The timer keeps running while the body is read: a handler that stalls its body is cut too.
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (response.ok) {
+      // Always consume the body, or Deno keeps the connection and its buffers.
+      await response.body?.cancel().catch(() => {});
       done();
-      return toResult(response.status, body, (name) => response.headers.get(name));
-    },
+      return { ok: true, status: response.status };
+    }
+    const text = await readBodyStart(response.body);
+    done();
+    return toResult(response.status, text, (name) => response.headers.get(name));
+  };
+  return {
+    send: (event, signal) => post(encodeEvent(event), signal, headers),
+    sendBatch: (events, signal) => post(encodeBatch(events), signal, batchHeaders),
   };
 }
 

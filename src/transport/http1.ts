@@ -54,7 +54,15 @@ export interface Http1Client {
    */
   post(
     body: string,
-    options?: { timeoutMs?: number; signal?: AbortSignal },
+    options?: {
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      /**
+       * Sent after the client's own headers, on this request only (names lower-case). The
+       * encoded head is kept per distinct set, so pass one object per kind of request.
+       */
+      headers?: Record<string, string>;
+    },
   ): Promise<Http1Response>;
   /** Idle connections now open (for tests and metrics). */
   readonly idle: number;
@@ -127,17 +135,34 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
   const port = url.port ? Number(url.port) : tls ? 443 : 80;
   const idleTimeoutMs = options.idleTimeoutMs ?? 4000;
   const maxBodyBytes = options.maxBodyBytes ?? 4096;
-  let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
-  for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (!TOKEN.test(name)) {
-      throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+  const headerLines = (headers: Record<string, string>): string => {
+    let lines = "";
+    for (const [name, value] of Object.entries(headers)) {
+      if (!TOKEN.test(name)) {
+        throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+      }
+      // A CR or LF in a value would let it write headers (or a request) of its own.
+      if (/[\r\n\0]/.test(value)) {
+        throw new TypeError(`header ${name} contains a line break or NUL`);
+      }
+      lines += `${name}: ${value}\r\n`;
     }
-    // A CR or LF in a value would let it write headers (or a request) of its own.
-    if (/[\r\n\0]/.test(value)) throw new TypeError(`header ${name} contains a line break or NUL`);
-    head += `${name}: ${value}\r\n`;
-  }
-  head += "content-length: ";
-  const headBytes = encoder.encode(head);
+    return lines;
+  };
+  const head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n` +
+    headerLines(options.headers ?? {});
+  const headBytes = encoder.encode(head + "content-length: ");
+  /** Heads with per-request headers, by the object passed (see `post`). */
+  const extraHeads = new WeakMap<Record<string, string>, Uint8Array>();
+  const headFor = (headers: Record<string, string> | undefined): Uint8Array => {
+    if (headers === undefined) return headBytes;
+    let bytes = extraHeads.get(headers);
+    if (!bytes) {
+      bytes = encoder.encode(head + headerLines(headers) + "content-length: ");
+      extraHeads.set(headers, bytes);
+    }
+    return bytes;
+  };
 
   const idle: Connection[] = [];
   const open = new Set<Connection>();
@@ -211,10 +236,10 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
   }
 
   /** Request bytes, to write in order: the fixed head, the length, a blank line, the body. */
-  function encodeRequest(conn: Connection, body: string): Uint8Array[] {
+  function encodeRequest(conn: Connection, body: string, headBytes: Uint8Array): Uint8Array[] {
     // UTF-8 needs at most 3 bytes per UTF-16 unit; the length line at most 20.
     const need = headBytes.length + 24 + body.length * 3;
-    if (need > KEPT_BUFFER_BYTES) return encodeLargeRequest(body);
+    if (need > KEPT_BUFFER_BYTES) return encodeLargeRequest(body, headBytes);
     if (conn.out.length < need) {
       conn.out = new Uint8Array(Math.min(KEPT_BUFFER_BYTES, Math.max(need, conn.out.length * 2)));
     }
@@ -234,7 +259,7 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
    * A request too big for the connection's scratch: the body encoded to its exact size (not the
    * 3 bytes per character reserved above) and written after the head, kept by nothing afterwards.
    */
-  function encodeLargeRequest(body: string): Uint8Array[] {
+  function encodeLargeRequest(body: string, headBytes: Uint8Array): Uint8Array[] {
     const bodyBytes = encoder.encode(body);
     const lengthLine = encoder.encode(`${bodyBytes.length}\r\n\r\n`);
     const head = new Uint8Array(headBytes.length + lengthLine.length);
@@ -243,9 +268,13 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
     return [head, bodyBytes];
   }
 
-  async function exchange(conn: Connection, body: string): Promise<ParsedResponse> {
+  async function exchange(
+    conn: Connection,
+    body: string,
+    headBytes: Uint8Array,
+  ): Promise<ParsedResponse> {
     conn.received = 0;
-    for (const part of encodeRequest(conn, body)) {
+    for (const part of encodeRequest(conn, body, headBytes)) {
       let off = 0;
       while (off < part.length) off += await conn.socket.write(part.subarray(off));
     }
@@ -258,10 +287,11 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
 
   async function post(
     body: string,
-    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { timeoutMs?: number; signal?: AbortSignal; headers?: Record<string, string> } = {},
   ): Promise<Http1Response> {
     if (closed) throw new Http1Error("client closed", "aborted");
     const { timeoutMs, signal } = opts;
+    const requestHead = headFor(opts.headers);
     if (signal?.aborted) throw new Http1Error("aborted", "aborted", { cause: signal.reason });
     let conn: Connection | undefined;
     let connecting: AbortController | undefined;
@@ -284,7 +314,7 @@ export function createHttp1Client(options: Http1ClientOptions): Http1Client {
         }
         if (stopped) destroy(conn);
         try {
-          const response = await exchange(conn, body);
+          const response = await exchange(conn, body, requestHead);
           // Bytes past the answer mean the two sides disagree on framing: don't reuse.
           if (keepAlive(response) && conn.start === conn.end && !stopped && !closed) {
             // Nothing is buffered past the answer, so a read buffer a long head grew can go.

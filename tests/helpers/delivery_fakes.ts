@@ -76,6 +76,8 @@ export interface FakeContext {
   log: Entry[];
   /** The handler's answer to one attempt at the event with this key. */
   answer(key: string): { result: DeliveryResult; mode: HandlerMode };
+  /** The handler's one answer to a batch request holding these events, in order. */
+  answerBatch(keys: string[]): { result: DeliveryResult; mode: HandlerMode };
   /** The handler's answer to the queue's HANDLER_CHECK_DD (any event that is neither poisoned nor bad). */
   check(): DeliveryResult;
   /** The handler's mode now. */
@@ -144,7 +146,10 @@ const keyOfInteraction = (id: string) => id.slice(2);
 
 const never = <T>() => new Promise<T>(() => {});
 
-/** The fake handler behind a {@linkcode Transport}. */
+/**
+ * The fake handler behind a {@linkcode Transport}: `send` for one event, `sendBatch` for a
+ * batch (one answer for all of it, logged for each of its events).
+ */
 export function fakeTransport(ctx: FakeContext, life: Life): Transport {
   const respond = (key: string): DeliveryResult => {
     const { result, mode } = ctx.answer(key);
@@ -158,53 +163,85 @@ export function fakeTransport(ctx: FakeContext, life: Life): Transport {
     });
     return result;
   };
-  const aborted = (key: string): DeliveryResult => {
-    ctx.log.push({ type: "answer", inst: life.id, key, ok: false, mode: "aborted" });
+  const respondBatch = (keys: string[]): DeliveryResult => {
+    const { result, mode } = ctx.answerBatch(keys);
+    for (const key of keys) {
+      ctx.log.push({
+        type: "answer",
+        inst: life.id,
+        key,
+        ok: result.ok,
+        mode,
+        status: result.status,
+      });
+    }
+    return result;
+  };
+  const aborted = (keys: string[]): DeliveryResult => {
+    for (const key of keys) {
+      ctx.log.push({ type: "answer", inst: life.id, key, ok: false, mode: "aborted" });
+    }
     return { ok: false, verdict: "retry", error: "aborted" };
+  };
+  const isCheck = (event: OutboundEvent) => event.raw.includes('"t":"HANDLER_CHECK_DD"');
+  /** Not one of Discord's events: answered by the handler's mode, logged as an answer to
+   * the key "check" (no dispatch has it), never counted as a delivery. */
+  const check = (): Promise<DeliveryResult> => {
+    const answer = () => {
+      const result = ctx.check();
+      ctx.log.push({
+        type: "answer",
+        inst: life.id,
+        key: "check",
+        ok: result.ok,
+        mode: ctx.mode(),
+        status: result.status,
+      });
+      return result;
+    };
+    const latency = ctx.latencyMs();
+    return latency === 0 ? Promise.resolve(answer()) : new Promise((resolve) =>
+      setTimeout(() => {
+        if (life.alive) resolve(answer());
+      }, latency)
+    );
+  };
+  /** Logs the sends, then answers after the handler's latency unless `signal` aborts first. */
+  const deliver = (
+    events: readonly OutboundEvent[],
+    signal: AbortSignal | undefined,
+    respondTo: (keys: string[]) => DeliveryResult,
+  ): Promise<DeliveryResult> => {
+    const keys = events.map((e) => keyOf(e.raw));
+    events.forEach((e, i) =>
+      ctx.log.push({ type: "send", inst: life.id, key: keys[i], deferred: e.deferred === true })
+    );
+    if (signal?.aborted) return Promise.resolve(aborted(keys));
+    const latency = ctx.latencyMs();
+    if (latency === 0) return Promise.resolve(respondTo(keys));
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        if (life.alive) resolve(aborted(keys));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        if (life.alive) resolve(respondTo(keys));
+      }, latency);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   };
   return {
     send(event: OutboundEvent, signal?: AbortSignal): Promise<DeliveryResult> {
       if (!life.alive) return never();
-      if (event.raw.includes('"t":"HANDLER_CHECK_DD"')) {
-        // Not one of Discord's events: answered by the handler's mode, logged as an answer to
-        // the key "check" (no dispatch has it), never counted as a delivery.
-        const answer = () => {
-          const result = ctx.check();
-          ctx.log.push({
-            type: "answer",
-            inst: life.id,
-            key: "check",
-            ok: result.ok,
-            mode: ctx.mode(),
-            status: result.status,
-          });
-          return result;
-        };
-        const latency = ctx.latencyMs();
-        return latency === 0
-          ? Promise.resolve(answer())
-          : new Promise((resolve) =>
-            setTimeout(() => {
-              if (life.alive) resolve(answer());
-            }, latency)
-          );
-      }
-      const key = keyOf(event.raw);
-      ctx.log.push({ type: "send", inst: life.id, key, deferred: event.deferred === true });
-      if (signal?.aborted) return Promise.resolve(aborted(key));
-      const latency = ctx.latencyMs();
-      if (latency === 0) return Promise.resolve(respond(key));
-      return new Promise((resolve) => {
-        const onAbort = () => {
-          clearTimeout(timer);
-          if (life.alive) resolve(aborted(key));
-        };
-        const timer = setTimeout(() => {
-          signal?.removeEventListener("abort", onAbort);
-          if (life.alive) resolve(respond(key));
-        }, latency);
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
+      if (isCheck(event)) return check();
+      return deliver([event], signal, ([key]) => respond(key));
+    },
+    sendBatch(events: readonly OutboundEvent[], signal?: AbortSignal): Promise<DeliveryResult> {
+      if (!life.alive) return never();
+      // The queue's check goes alone (in a batch of one while batching).
+      if (events.some(isCheck)) return check();
+      return deliver(events, signal, respondBatch);
     },
   };
 }

@@ -34,6 +34,11 @@ export interface ScenarioOptions {
   drainMs?: number;
   /** Discord's replay includes earlier READY/RESUMED dispatches (see `WorldOptions`). @default true */
   replayMarkers?: boolean;
+  /**
+   * Each instance may batch (`batch.maxEvents` > 1, half of them), drawn from a generator of
+   * its own so that the steps of a seed are the same either way. @default true
+   */
+  batching?: boolean;
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -48,29 +53,41 @@ const MODES: readonly (readonly [HandlerMode, number])[] = [
   ["404", 1],
 ];
 
-/** Queue options for one instance: small memory so events spill and are read back. */
-function knobs(rng: Rng): QueueKnobs {
-  return {
+/**
+ * Queue options for one instance: small memory so events spill and are read back; with
+ * `batchRng`, sometimes batches (small byte caps too, so that they are cut by size).
+ */
+function knobs(rng: Rng, batchRng?: Rng): QueueKnobs {
+  const k: QueueKnobs = {
     maxEvents: rng.pick([2, 3, 4, 6, 10, 100_000]),
     maxBytes: rng.pick([undefined, 250, 600]),
     readBatch: rng.pick([1, 2, 3, 5, 512]),
     deferAfterMs: rng.pick([2, 5, 15, 50]),
     poisonAfterAttempts: 4,
   };
+  if (batchRng?.chance(0.5)) {
+    k.batch = {
+      maxEvents: batchRng.pick([2, 3, 8, 64]),
+      lingerMs: batchRng.pick([0, 0, 1, 3]),
+      maxBytes: batchRng.pick([undefined, 300, 1000]),
+    };
+  }
+  return k;
 }
 
 /** Runs seed `seed`; see the module doc. */
 export async function runScenario(seed: number, options: ScenarioOptions): Promise<ScenarioResult> {
-  const { dir, verbose = false, drainMs = 2000, replayMarkers = true } = options;
+  const { dir, verbose = false, drainMs = 2000, replayMarkers = true, batching = true } = options;
   const started = performance.now();
   const rng = createRng(seed);
+  const batchRng = batching ? createRng(seed ^ 0x2c1b3c6d) : undefined;
   const path = `${dir}/journal-${seed}.sqlite`;
   const w = new World(path, { seed, verbose, replayMarkers });
   try {
     const shards = rng.int(1, 3);
     const steps = rng.int(15, 45);
     let poisons = 0;
-    w.start(knobs(rng));
+    w.start(knobs(rng, batchRng));
     for (let id = 0; id < shards; id++) w.identify(id);
     for (let i = 0; i < steps; i++) {
       w.op = i;
@@ -143,7 +160,7 @@ export async function runScenario(seed: number, options: ScenarioOptions): Promi
           break;
         case "crash":
         case "stop":
-          await w.restart(step, knobs(rng));
+          await w.restart(step, knobs(rng, batchRng));
           break;
         case "connect":
           w.connect(rng.pick(reconnecting));

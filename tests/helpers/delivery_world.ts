@@ -40,10 +40,11 @@ import {
   releaseDeferrals,
 } from "./delivery_fakes.ts";
 import { createRng } from "./prng.ts";
+import type { DeliveryResult } from "../../src/transport/http.ts";
 
 /** Queue options a scenario varies per instance. */
 export type QueueKnobs =
-  & Pick<DeliveryQueueOptions, "maxEvents" | "maxBytes" | "readBatch" | "deferAfterMs">
+  & Pick<DeliveryQueueOptions, "maxEvents" | "maxBytes" | "readBatch" | "deferAfterMs" | "batch">
   & { poisonAfterAttempts?: number };
 
 /** Options of {@linkcode World}. */
@@ -99,6 +100,8 @@ export class World {
   readonly #verbose: boolean;
   readonly #markers: boolean;
   #inst?: Instance;
+  /** Events per request of the running instance (1: no batching). */
+  #batchMax = 1;
   #restarts = 0;
   #answers = 0;
 
@@ -110,6 +113,7 @@ export class World {
     this.#ctx = {
       log: this.log,
       answer: (key) => this.#answer(key),
+      answerBatch: (keys) => this.#answerBatch(keys),
       check: () => answerFor(this.override ? "accept" : this.mode, {}, () => this.#coin() < 0.3),
       mode: () => this.override ? "accept" : this.mode,
       latencyMs: () => this.latencyMs,
@@ -294,6 +298,9 @@ export class World {
    * one more event there), and the other lanes still must empty.
    */
   async drain(boundMs: number, stuckAttempts = 25): Promise<void> {
+    // A poisoned event in a batch fails as part of it until the batch is found poisoned, then
+    // about twice per halving, before the one-event rules count its own failures.
+    if (this.#batchMax > 1) stuckAttempts += 25 + 2 * Math.ceil(Math.log2(this.#batchMax));
     this.op = Number.MAX_SAFE_INTEGER;
     for (const id of this.shardsIn("resuming", "identifying")) this.connect(id);
     this.mode = "accept";
@@ -417,6 +424,35 @@ export class World {
     return { result, mode };
   }
 
+  /**
+   * One answer to a batch: the first of its events that the handler's mode (or the poison
+   * or bad flag) fails decides it; a flaky handler flips one coin per request, and never fails
+   * a request holding an event that failed so just before. 2xx delivers all of them.
+   */
+  #answerBatch(keys: string[]) {
+    const ds = keys.map((key) => this.dispatches.get(key)!);
+    const modes = ds.map((d) => this.override?.(d) ?? this.mode);
+    let result: DeliveryResult = { ok: true, status: 200 };
+    let mode = modes[0];
+    for (let i = 0; i < ds.length && result.ok; i++) {
+      result = answerFor(modes[i], ds[i], () => false);
+      mode = modes[i];
+    }
+    const flaky = result.ok && modes.includes("flaky") &&
+      !keys.some((key) => this.#flakyFailed.has(key)) && this.#coin() < 0.3;
+    if (flaky) {
+      result = { ok: false, verdict: "retry", status: 500, error: "HTTP 500" };
+      mode = "flaky";
+    }
+    for (const key of keys) {
+      if (result.ok) this.delivered.add(key);
+      if (flaky) this.#flakyFailed.add(key);
+      else this.#flakyFailed.delete(key);
+    }
+    this.#answers += keys.length;
+    return { result, mode };
+  }
+
   #openJournal(): { journal: Journal; journaled: Journaled } {
     const journal = createSqliteJournal({ path: this.path });
     const { journaled, twice } = readJournal(journal);
@@ -447,6 +483,7 @@ export class World {
       resuming: new Map([...this.saved].map(([id, r]) => [id, r.session])),
       ...knobs,
     };
+    this.#batchMax = knobs.batch?.maxEvents ?? 1;
     this.note(`start instance ${life.id}: ${JSON.stringify(knobs)}`);
     return { life, queue: createDeliveryQueue(options), journal };
   }
