@@ -5,7 +5,7 @@
  * or rejected events are dead-lettered, never while the handler is down.
  * @module
  */
-import { DOWN_MODES, type Entry, type Journaled } from "./delivery_fakes.ts";
+import type { Entry, Journaled } from "./delivery_fakes.ts";
 import type { Dispatch } from "./delivery_discord.ts";
 import type { World } from "./delivery_world.ts";
 
@@ -159,8 +159,8 @@ function flags(w: World): string[] {
 }
 
 /**
- * Dead letters: rejected (400) events, or poisoned ones after the handler was seen taking
- * another event since it was last down; never anything else, never while it is down.
+ * Dead letters: rejected (400) events, or poisoned ones set aside on a 500 that came right after
+ * the handler took something else; never anything else, never on a "down" answer.
  */
 function deadLetters(w: World): string[] {
   const out: string[] = [];
@@ -189,19 +189,21 @@ function deadLetters(w: World): string[] {
       );
       continue;
     }
-    if (!last || DOWN_MODES.has(last.mode)) {
+    // The rule: set aside on a failure that can be the event's own (a 500) that came right after
+    // the handler took something else (another event, or the queue's check), i.e. with an
+    // accepted answer between the event's last two failures.
+    if (!last || last.status !== 500) {
       out.push(
-        `[dead-letter] poisoned ${e.key} was dead-lettered while the handler was down (its last answers: ${history})`,
+        `[dead-letter] poisoned ${e.key} was dead-lettered on an answer that says the handler is down (its last answers: ${history})`,
       );
       continue;
     }
-    let downAt = -1;
-    answers.forEach((a, j) => {
-      if (DOWN_MODES.has(a.mode)) downAt = j;
-    });
-    if (!answers.slice(downAt + 1).some((a) => a.ok && a.key !== e.key)) {
+    const lastAt = answers.lastIndexOf(last);
+    const prev = mine.at(-2);
+    const prevAt = prev ? answers.lastIndexOf(prev) : -1;
+    if (!answers.slice(prevAt + 1, lastAt).some((a) => a.ok && a.key !== e.key)) {
       out.push(
-        `[dead-letter] poisoned ${e.key} was dead-lettered before the handler accepted any other event since it was last down`,
+        `[dead-letter] poisoned ${e.key} was dead-lettered without the handler taking anything between its last two failures (its last answers: ${history})`,
       );
     }
   }
