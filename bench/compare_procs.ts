@@ -24,16 +24,37 @@ export const CONTENDER_FLAGS: string[] =
   Deno.env.get("BENCH_CONTENDER_FLAGS")?.split(" ").filter(Boolean) ?? [];
 
 /** The contenders, in the order the tables list them. */
-export const CONTENDERS = ["service", "service-batch", "baseline", "peer", "ceiling"] as const;
+export const CONTENDERS = [
+  "service",
+  "service-batch",
+  "service-1w",
+  "service-2w",
+  "service-batch-2w",
+  "baseline",
+  "peer",
+  "ceiling",
+] as const;
 export type ContenderName = typeof CONTENDERS[number];
 
 /** `EVENT_HANDLER_BATCH_MAX` of the `service-batch` contender (everything else at defaults). */
 export const BATCH_CONTENDER_MAX = 64;
 
+/** The service's variants: the settings each adds to the defaults. */
+export const SERVICE_VARIANTS: Partial<Record<ContenderName, Record<string, string>>> = {
+  service: {},
+  "service-batch": { EVENT_HANDLER_BATCH_MAX: String(BATCH_CONTENDER_MAX) },
+  "service-1w": { TOTAL_WORKERS: "1" },
+  "service-2w": { TOTAL_WORKERS: "2" },
+  "service-batch-2w": { EVENT_HANDLER_BATCH_MAX: String(BATCH_CONTENDER_MAX), TOTAL_WORKERS: "2" },
+};
+
 /** What each contender is, for the report. */
 export const CONTENDER_LABELS: Record<ContenderName, string> = {
   service: "this service (defaults)",
   "service-batch": `this service, batching ${BATCH_CONTENDER_MAX} (EVENT_HANDLER_BATCH_MAX)`,
+  "service-1w": "this service, shards on 1 worker thread (TOTAL_WORKERS=1)",
+  "service-2w": "this service, shards on 2 worker threads (TOTAL_WORKERS=2)",
+  "service-batch-2w": `this service, batching ${BATCH_CONTENDER_MAX} and 2 worker threads`,
   baseline: "baseline: Discordeno guide forwarder",
   peer: "peer: @discordjs/ws + same forwarder",
   ceiling: "ceiling: Discordeno, parse only",
@@ -242,18 +263,21 @@ export async function startContender(
   const script = {
     service: "src/main.ts",
     "service-batch": "src/main.ts",
+    "service-1w": "src/main.ts",
+    "service-2w": "src/main.ts",
+    "service-batch-2w": "src/main.ts",
     baseline: "bench/baseline.ts",
     peer: "bench/peer_djs.ts",
     ceiling: "bench/ceiling.ts",
   }[name];
-  if (name === "service" || name === "service-batch") {
-    // Required settings only; everything else is the service's default (but batching).
+  const variant = SERVICE_VARIANTS[name];
+  if (variant) {
+    // Required settings only; everything else is the service's default, but the variant's own.
     Object.assign(env, {
       GATEWAY_AUTHORIZATION: "bench-gateway-secret",
       GATEWAY_PORT: "0",
       DATA_DIR: `${dir}/data`,
-    });
-    if (name === "service-batch") env.EVENT_HANDLER_BATCH_MAX = String(BATCH_CONTENDER_MAX);
+    }, variant);
   } else if (name === "ceiling") {
     const port = freePort();
     env.COUNT_PORT = String(port);

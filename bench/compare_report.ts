@@ -135,7 +135,16 @@ export const TARGETS = {
   p99Rate: 1000,
 };
 
-const COLUMNS: ContenderName[] = ["service", "service-batch", "baseline", "peer", "ceiling"];
+const COLUMNS: ContenderName[] = [
+  "service",
+  "service-batch",
+  "service-1w",
+  "service-2w",
+  "service-batch-2w",
+  "baseline",
+  "peer",
+  "ceiling",
+];
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtRatio = (r: number) =>
@@ -443,65 +452,55 @@ function targetRows(report: CompareReport): string[] {
   return rows;
 }
 
-/** The service batching against itself at its defaults: same traffic, same sink. */
-function batchRows(report: CompareReport): string[] {
+/** The service's variants (batching, worker threads) against its defaults: same traffic, same sink. */
+function variantRows(report: CompareReport): string[] {
   const plain = report.contenders.service;
-  const batch = report.contenders["service-batch"];
-  if (!plain || !batch) return [];
-  const shardCounts = [
-    ...new Set([...Object.keys(plain.throughput), ...Object.keys(batch.throughput)].map(Number)),
-  ].sort((a, b) => a - b);
+  const variants = (["service-batch", "service-1w", "service-2w", "service-batch-2w"] as const)
+    .filter((v) => report.contenders[v]);
+  if (!plain || variants.length === 0) return [];
+  const all = [plain, ...variants.map((v) => report.contenders[v]!)];
+  const shardCounts = [...new Set(all.flatMap((c) => Object.keys(c.throughput).map(Number)))]
+    .sort((a, b) => a - b);
   const rate = (r: SustainedResult | null | undefined) =>
     r && r.rate > 0 ? `${isLowerBound(r) ? "≥ " : ""}${fmtInt(r.rate)}` : "-";
   const rows = [
-    "| batching (EVENT_HANDLER_BATCH_MAX) against the defaults | defaults | batching | batching / defaults |",
-    "|---|---:|---:|---:|",
+    `| the service's variants | defaults | ${variants.join(" | ")} |`,
+    `|---|---:|${variants.map(() => "---:").join("|")}|`,
   ];
+  const row = (label: string, cell: (c: ContenderResult) => string) =>
+    rows.push(`| ${label} | ${all.map(cell).join(" | ")} |`);
   for (const n of shardCounts) {
-    const p = plain.throughput[n];
-    const b = batch.throughput[n];
-    const ratio = rateOf(p) && rateOf(b) ? fmtRatio(rateOf(b)! / rateOf(p)!) : "-";
-    rows.push(
-      `| sustained events/s, ${n} shard${n === 1 ? "" : "s"} | ${rate(p)} | ${rate(b)} | ${ratio}${
-        isLowerBound(p) || isLowerBound(b) ? "*" : ""
-      } |`,
-    );
-    const pu = perEventUs(p);
-    const bu = perEventUs(b);
-    rows.push(
-      `| service CPU per event, ${n} shard${n === 1 ? "" : "s"}, µs | ${
-        pu ? pu.contender.toFixed(0) : "-"
-      } | ${bu ? bu.contender.toFixed(0) : "-"} | ${
-        pu && bu ? fmtRatio(bu.contender / pu.contender) : "-"
-      } |`,
-      `| sink CPU per event, ${n} shard${n === 1 ? "" : "s"}, µs | ${
-        pu?.sink !== undefined ? pu.sink.toFixed(0) : "-"
-      } | ${bu?.sink !== undefined ? bu.sink.toFixed(0) : "-"} | ${
-        pu?.sink && bu?.sink !== undefined ? fmtRatio(bu.sink / pu.sink) : "-"
-      } |`,
-    );
+    const sh = `${n} shard${n === 1 ? "" : "s"}`;
+    row(`sustained events/s, ${sh}`, (c) => {
+      const r = c.throughput[n];
+      const base = rateOf(plain.throughput[n]);
+      const ratio = c !== plain && base && rateOf(r) ? ` (${fmtRatio(rateOf(r)! / base)})` : "";
+      return `${rate(r)}${ratio}`;
+    });
+    row(`service CPU per event, ${sh}, µs`, (c) => {
+      const u = perEventUs(c.throughput[n]);
+      return u ? u.contender.toFixed(0) : "-";
+    });
+    row(`sink CPU per event, ${sh}, µs`, (c) => {
+      const u = perEventUs(c.throughput[n]);
+      return u?.sink !== undefined ? u.sink.toFixed(0) : "-";
+    });
   }
-  const rates = [...new Set([...Object.keys(plain.latency), ...Object.keys(batch.latency)])]
-    .map(Number).sort((a, b) => a - b);
+  const rates = [...new Set(all.flatMap((c) => Object.keys(c.latency)))].map(Number)
+    .sort((a, b) => a - b);
   for (const r of rates) {
-    const p = plain.latency[r];
-    const b = batch.latency[r];
     for (const k of ["p50", "p99"] as const) {
-      rows.push(
-        `| ${k} latency at ${fmtInt(r)}/s, ms | ${p ? fmtMs(p[k]) : "-"}${
-          p && !p.kept ? " ⚠" : ""
-        } | ${b ? fmtMs(b[k]) : "-"}${b && !b.kept ? " ⚠" : ""} | ${
-          p && b ? fmtRatio(b[k] / p[k]) : "-"
-        } |`,
-      );
+      row(`${k} latency at ${fmtInt(r)}/s, ms`, (c) => {
+        const l = c.latency[r];
+        return l ? `${fmtMs(l[k])}${l.kept ? "" : " ⚠"}` : "-";
+      });
     }
   }
-  const perRequest = (c: ContenderResult) =>
-    c.sink?.requests ? (c.sink.events / c.sink.requests).toFixed(1) : "-";
-  rows.push(
-    `| events per request at the sink | ${perRequest(plain)} | ${perRequest(batch)} | |`,
-    "",
+  row(
+    "events per request at the sink",
+    (c) => c.sink?.requests ? (c.sink.events / c.sink.requests).toFixed(1) : "-",
   );
+  rows.push("");
   return rows;
 }
 
@@ -606,7 +605,7 @@ export function renderMarkdown(report: CompareReport): string {
     "|---|---:|---|---|",
     ...targetRows(report),
     "",
-    ...batchRows(report),
+    ...variantRows(report),
   ];
   const oddities: string[] = [];
   for (const c of Object.values(report.contenders)) {

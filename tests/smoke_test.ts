@@ -86,10 +86,19 @@ Deno.test("bench/compare.ts --smoke runs every contender end to end", async () =
   assertEquals(Object.keys(result.contenders), [
     "service",
     "service-batch",
+    "service-1w",
+    "service-2w",
+    "service-batch-2w",
     "baseline",
     "peer",
     "ceiling",
   ]);
+  // With the shards on worker threads, every event still arrives, in order.
+  for (const name of ["service-1w", "service-2w", "service-batch-2w"]) {
+    const sink = result.contenders[name].sink;
+    assert(sink.events > 0, `${name}: ${sink.events} events`);
+    assertEquals(sink.outOfOrder, 0, name);
+  }
   // Batching reached the sink as batches, every event counted, none out of order.
   const batch = result.contenders["service-batch"].sink;
   assert(batch.events > batch.requests, `${batch.events} events in ${batch.requests} requests`);
