@@ -6,6 +6,7 @@
  */
 import { createOverlapDedupe } from "../src/reshard/overlap.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
+import { createRng } from "./helpers/prng.ts";
 
 /** Set ids as the service uses them: the sets' shard counts. */
 const OLD = 4;
@@ -23,19 +24,6 @@ function clock(start = 1_000_000) {
       t += ms;
     },
   };
-}
-
-/** mulberry32: the same seed gives the same sequence everywhere. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)) };
 }
 
 Deno.test("createOverlapDedupe() rejects a window that is not positive with a RangeError", () => {
@@ -198,7 +186,7 @@ Deno.test("createOverlapDedupe() counts only held-back copies in deduped", () =>
 Deno.test("createOverlapDedupe() delivers each logical event once in any seeded interleaving of two sets", () => {
   const windowMs = 50;
   for (let seed = 1; seed <= 200; seed++) {
-    const r = rng(seed);
+    const r = createRng(seed);
     const c = clock(0);
     const d = createOverlapDedupe({ windowMs, now: c.now });
     const n = r.int(1, 60);
@@ -246,7 +234,7 @@ Deno.test("createOverlapDedupe() delivers each logical event once in any seeded 
 Deno.test("createOverlapDedupe() delivers each Discord send of an event once in seeded interleavings with real repeats", () => {
   const windowMs = 50;
   for (let seed = 1; seed <= 200; seed++) {
-    const r = rng(seed * 7919);
+    const r = createRng(seed * 7919);
     const c = clock(0);
     const d = createOverlapDedupe({ windowMs, now: c.now });
     const n = r.int(1, 30);

@@ -13,16 +13,10 @@
 
 import type { ReshardStatus } from "../reshard/resharder.ts";
 import type { WorkerInfo } from "../workers/worker_set.ts";
+import type { ShardStateName } from "../gateway/group.ts";
 
-/** Connection state of one shard, as reported by `GET /status`. */
-export type ShardState =
-  | "connected"
-  | "connecting"
-  | "identifying"
-  | "resuming"
-  | "disconnected"
-  | "offline"
-  | "unidentified";
+/** Connection state of one shard, as reported by `GET /status` (the shard group's names). */
+export type ShardState = ShardStateName;
 
 /** One shard in a {@linkcode StatusSnapshot}. */
 export interface ShardStatus {
