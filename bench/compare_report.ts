@@ -4,7 +4,7 @@
  * missed, what the measurements say limits it.
  * @module
  */
-import type { ContenderName } from "./compare_procs.ts";
+import { CONTENDERS, type ContenderName } from "./compare_procs.ts";
 import {
   ABORT_BACKLOG_SECONDS,
   type CpuUse,
@@ -135,16 +135,8 @@ export const TARGETS = {
   p99Rate: 1000,
 };
 
-const COLUMNS: ContenderName[] = [
-  "service",
-  "service-batch",
-  "service-1w",
-  "service-2w",
-  "service-batch-2w",
-  "baseline",
-  "peer",
-  "ceiling",
-];
+/** The table columns: every contender, in the order the harness runs them. */
+const COLUMNS: readonly ContenderName[] = CONTENDERS;
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
 const fmtRatio = (r: number) =>
