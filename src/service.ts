@@ -48,7 +48,14 @@ import {
   type ReshardStatus,
 } from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
-import { createShardSet, type DispatchFacts, type SetMode, type ShardSet } from "./shard_set.ts";
+import {
+  createShardSet,
+  type DispatchFacts,
+  guildCount,
+  loadedShards,
+  type SetMode,
+  type ShardSet,
+} from "./shard_set.ts";
 import { createWorkerShardSet, type WorkerInfo } from "./workers/worker_set.ts";
 import { SYNTHETIC_EVENTS } from "./shaping/event_names.ts";
 import type { Shaper } from "./shaping/mod.ts";
@@ -510,7 +517,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           s.shaper.close();
         };
         return {
-          progress: () => ({ ready: set.loaded(), total: to }),
+          progress: () => ({ ready: loadedShards(set), total: to }),
           failure: () => state.failure,
           overlap() {
             set.mode = "overlap";
@@ -563,7 +570,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       const mc = info.sessionStartLimit.maxConcurrency;
       resharder = createResharder({
         host: {
-          current: () => ({ totalShards: live!.totalShards, guilds: live!.guilds() }),
+          current: () => ({ totalShards: live!.totalShards, guilds: guildCount(live!) }),
           fetchInfo: () =>
             fetchGatewayBot(rest, {
               logger,

@@ -29,13 +29,10 @@ import type { ServiceOverrides } from "./service.ts";
  */
 export type SetMode = "deliver" | "observe" | "overlap" | "closed";
 
-/** Options of {@linkcode createShardSet}. */
-export interface ShardSetOptions {
+/** What every shard set takes, wherever its shards run (this thread, or workers). */
+export interface ShardSetBaseOptions {
   config: Config;
   logger: Logger;
-  controller: Controller;
-  overrides: ServiceOverrides;
-  counters: DeliveryCounters;
   info: GatewayBotInfo;
   totalShards: number;
   firstShardId: number;
@@ -51,6 +48,13 @@ export interface ShardSetOptions {
   admit(set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean;
   onFatal(error: FatalGatewayError): void;
   onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
+}
+
+/** Options of {@linkcode createShardSet}. */
+export interface ShardSetOptions extends ShardSetBaseOptions {
+  controller: Controller;
+  overrides: ServiceOverrides;
+  counters: DeliveryCounters;
 }
 
 /** What the switch of a reshard needs to know of a dispatch: plain data, so a worker can send it. */
@@ -83,10 +87,23 @@ export interface ShardSet {
   mode: SetMode;
   /** Since when a shard is not READY/RESUMED (absent = live). */
   readonly downSince: Map<number, number>;
-  /** Shards READY whose guilds have all arrived. */
-  loaded(): number;
-  /** Guilds the set's shards hold. */
-  guilds(): number;
+}
+
+/** Shards of the set that are READY and whose guilds have all arrived. */
+export function loadedShards(set: ShardSet): number {
+  const health = set.shaper.health();
+  let n = 0;
+  for (let id = set.firstShardId; id <= set.lastShardId; id++) {
+    if (!set.downSince.has(id) && (health.get(id)?.loading ?? 0) === 0) n++;
+  }
+  return n;
+}
+
+/** Guilds the set's shards hold. */
+export function guildCount(set: ShardSet): number {
+  let n = 0;
+  for (const facts of set.shaper.health().values()) n += facts.guilds;
+  return n;
 }
 
 /** Creates a {@linkcode ShardSet}; its shards connect on `group.spawn()`. */
@@ -158,19 +175,6 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
     shaper,
     mode: options.mode,
     downSince,
-    loaded() {
-      const health = shaper.health();
-      let n = 0;
-      for (let id = firstShardId; id <= lastShardId; id++) {
-        if (!downSince.has(id) && (health.get(id)?.loading ?? 0) === 0) n++;
-      }
-      return n;
-    },
-    guilds() {
-      let n = 0;
-      for (const facts of shaper.health().values()) n += facts.guilds;
-      return n;
-    },
   };
   return set;
 }

@@ -5,27 +5,21 @@
  * the service uses for shards in this thread.
  * @module
  */
-import type { Config } from "../../configs.ts";
-import type { QueuedEvent } from "../delivery/types.ts";
 import { bump, type DeliveryCounters } from "../delivery/counters.ts";
 import {
   classifyClose,
   FatalGatewayError,
   type GatewayCommand,
-  type IdentifyQueue,
   type IdentifyTicket,
   type SessionRecord,
-  type ShardEvent,
   type ShardGroup,
   type ShardReport,
   type ShardSession,
   ShardUnavailableError,
 } from "../gateway/mod.ts";
-import type { Logger } from "../log.ts";
-import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
 import type { ShardGuildFacts } from "../shaping/guilds.ts";
 import type { Shaper } from "../shaping/mod.ts";
-import type { DispatchFacts, SetMode, ShardSet } from "../shard_set.ts";
+import type { SetMode, ShardSet, ShardSetBaseOptions } from "../shard_set.ts";
 import type { FromWorker, ToWorker, WorkerSnapshot } from "./protocol.ts";
 
 /** One worker as status and metrics show it. */
@@ -44,27 +38,13 @@ export interface WorkerInfo {
 }
 
 /** Options of {@linkcode createWorkerShardSet}. */
-export interface WorkerShardSetOptions {
-  config: Config;
-  logger: Logger;
-  info: GatewayBotInfo;
-  totalShards: number;
-  firstShardId: number;
-  lastShardId: number;
+export interface WorkerShardSetOptions extends ShardSetBaseOptions {
   /** Workers for this set; the shards are split evenly and contiguously. */
   workers: number;
   /** Decides which worker runs which shards (`tellWorkerToIdentify`'s job): ranges, in order. */
   assign?: (first: number, last: number, workers: number) => [number, number][];
-  identifyQueue: IdentifyQueue;
   /** Where the workers' shaping drops are added up. */
   counters?: Pick<DeliveryCounters, "droppedByRule">;
-  sessions?: ReadonlyMap<number, SessionRecord>;
-  presence?: () => unknown;
-  mode: SetMode;
-  push(event: QueuedEvent): void;
-  admit(set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean;
-  onFatal(error: FatalGatewayError): void;
-  onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
   /** The sequence a restarted worker's shards resume from (never past what is delivered or journaled). */
   resumeSeq(shardId: number, session: string, lastSeq: number): number;
   /** Ping period between threads, ms. @default 1000 */
@@ -426,19 +406,6 @@ export function createWorkerShardSet(
       for (const h of handles) post(h, { type: "mode", mode: next });
     },
     downSince,
-    loaded() {
-      const facts = health();
-      let n = 0;
-      for (let id = firstShardId; id <= lastShardId; id++) {
-        if (!downSince.has(id) && (facts.get(id)?.loading ?? 0) === 0) n++;
-      }
-      return n;
-    },
-    guilds() {
-      let n = 0;
-      for (const f of health().values()) n += f.guilds;
-      return n;
-    },
     workers: () =>
       handles.map((h) => ({
         index: h.index,
