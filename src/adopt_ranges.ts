@@ -18,14 +18,22 @@ export interface AdoptOptions {
   /** This process's journal and its file name. */
   journal: Journal;
   journalFile: string;
-  /** This process's session store and file name; `undefined` = a user's store (left alone). */
-  sessions?: { store: SessionStore; file: string };
+  /**
+   * This process's session store, its file name and what it holds now; `undefined` = a user's
+   * store (left alone).
+   */
+  sessions?: { store: SessionStore; file: string; own: SessionRecord[] };
   /** Last shard id of this process's range. */
   lastShardId: number;
 }
 
-/** Moves other ranges' journals and sessions into this process's, then removes their files. */
-export async function adoptOtherRanges(options: AdoptOptions): Promise<void> {
+/**
+ * Moves other ranges' journals and sessions into this process's, then removes their files.
+ * Returns this process's sessions after the move (`undefined` with a user's store).
+ */
+export async function adoptOtherRanges(
+  options: AdoptOptions,
+): Promise<SessionRecord[] | undefined> {
   const { config, dataDir, logger } = options;
   for (const name of await dataDir.list("journal-")) {
     if (name === options.journalFile || !name.endsWith(".sqlite")) continue;
@@ -39,9 +47,8 @@ export async function adoptOtherRanges(options: AdoptOptions): Promise<void> {
       events: moved,
     });
   }
-  if (!options.sessions) return;
-  const { store, file } = options.sessions;
-  const own = await store.load();
+  if (!options.sessions) return undefined;
+  const { store, file, own } = options.sessions;
   const have = new Set(own.map((r) => r.shardId));
   const adopted: SessionRecord[] = [];
   const others = (await dataDir.list("sessions-")).filter((n) => n !== file && n.endsWith(".json"));
@@ -56,7 +63,8 @@ export async function adoptOtherRanges(options: AdoptOptions): Promise<void> {
       adopted.push(r);
     }
   }
-  if (adopted.length > 0) await store.save([...own, ...adopted]);
+  const merged = [...own, ...adopted];
+  if (adopted.length > 0) await store.save(merged);
   for (const name of others) {
     await Deno.remove(`${config.dataDir}/${name}`).catch(() => {});
     logger.warn("took over the sessions file of another shard range", {
@@ -64,4 +72,5 @@ export async function adoptOtherRanges(options: AdoptOptions): Promise<void> {
       adopted: adopted.length,
     });
   }
+  return merged;
 }

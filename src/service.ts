@@ -230,9 +230,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     }));
 
   /** Stored sessions this process can resume; the rest are reported and dropped. */
-  const usableSessions = async (total: number, first: number, last: number, gatewayUrl: string) => {
+  const usableSessions = (
+    stored: SessionRecord[],
+    total: number,
+    first: number,
+    last: number,
+    gatewayUrl: string,
+  ) => {
     const usable = new Map<number, SessionRecord>();
-    for (const r of await sessionStore.load()) {
+    for (const r of stored) {
       if (r.shardId < first || r.shardId > last) continue;
       // Anyone who can write the file could otherwise collect the token from the resume.
       const url = checkResumeGatewayUrl(r.resumeGatewayUrl, { gatewayUrl });
@@ -257,9 +263,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   };
 
   /** The shard count to run: TOTAL_SHARDS, else the last reshard's (stored sessions), else Discord's. */
-  const chooseTotal = async (info: GatewayBotInfo) => {
+  const chooseTotal = (info: GatewayBotInfo, records: SessionRecord[]) => {
     if (config.totalShards !== undefined) return config.totalShards;
-    const totals = new Set((await sessionStore.load()).map((r) => r.totalShards));
+    const totals = new Set(records.map((r) => r.totalShards));
     const stored = totals.size === 1 ? [...totals][0] : undefined;
     if (stored !== undefined && stored !== info.shards && config.resharding.enabled) {
       logger.info("running the shard count of the last reshard, not Discord's recommendation", {
@@ -306,7 +312,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         signal: abort.signal,
         ...options.restRetry,
       });
-      const totalShards = await chooseTotal(info);
+      const stored = await sessionStore.load();
+      const totalShards = chooseTotal(info, stored);
       const first = config.firstShardId;
       const lastShardId = config.lastShardId ?? totalShards - 1;
       const owned = lastShardId - first + 1;
@@ -327,16 +334,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         path: `${config.dataDir}/${journalFile}`,
         synchronous: config.queue.journalSync,
       });
-      await adoptOtherRanges({
+      const adopted = await adoptOtherRanges({
         config,
         dataDir,
         logger,
         journal,
         journalFile,
-        sessions: overrides.sessionStore ? undefined : { store: sessionStore, file: sessionsFile },
+        sessions: overrides.sessionStore
+          ? undefined
+          : { store: sessionStore, file: sessionsFile, own: stored },
         lastShardId,
       });
-      const sessions = await usableSessions(totalShards, first, lastShardId, info.url);
+      const sessions = usableSessions(adopted ?? stored, totalShards, first, lastShardId, info.url);
       if (sessions.size > 0) {
         logger.info("resuming stored sessions instead of identifying", {
           resuming: sessions.size,
