@@ -6,11 +6,9 @@
  */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./helpers/assert.ts";
 import { until } from "./helpers/wait.ts";
-import { AUTH, interaction, makeEvent } from "./helpers/queue_rig.ts";
+import { AUTH, interaction, makeEvent, queueOn, readDeadLetters } from "./helpers/queue_rig.ts";
 import {
   createDeliveryQueue,
-  createFileDeadLetters,
-  createSqliteJournal,
   type DeferOutcome,
   type DeliveryQueueOptions,
   type InteractionInfo,
@@ -22,7 +20,7 @@ import {
   type Transport,
 } from "../src/transport/mod.ts";
 import { type ForwardedEvent, parseForwarded } from "../src/handler_types.ts";
-import { createLogger, silentLogger } from "../src/log.ts";
+import { silentLogger } from "../src/log.ts";
 
 /** One request the batch handler saw. */
 interface Seen {
@@ -84,32 +82,16 @@ type BatchHandler = ReturnType<typeof startBatchHandler>;
 /** A queue with batching, the real HTTP transport, SQLite journal and dead-letter file. */
 async function batchRig(options: Partial<DeliveryQueueOptions> = {}) {
   const handler = startBatchHandler();
-  const dir = await Deno.makeTempDir();
-  const logs: string[] = [];
-  const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
-  const transport = createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 });
-  const queue = createDeliveryQueue({
-    transport,
-    logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
-    journal,
-    deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
-    retry: { baseMs: 5, maxMs: 20 },
-    ...options,
-  });
+  const q = await queueOn(handler.url, { retry: { baseMs: 5, maxMs: 20 }, ...options });
   return {
     handler,
-    queue,
-    logs,
-    async deadLetters(): Promise<{ s: number; status: number; error: string }[]> {
-      const text = await Deno.readTextFile(`${dir}/dead-letters.jsonl`).catch(() => "");
-      return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    },
+    queue: q.queue,
+    logs: q.logs,
+    deadLetters: () => readDeadLetters(q.dir),
     async close() {
-      await queue.close();
-      transport.close?.();
-      journal.close();
+      await q.close();
       await handler.close();
-      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(q.dir, { recursive: true });
     },
   };
 }

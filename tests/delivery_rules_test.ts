@@ -4,14 +4,9 @@
  * dead-lettered, and a journal that refuses writes losing nothing.
  */
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { makeEvent, range, rig, seqsByShard } from "./helpers/queue_rig.ts";
+import { makeEvent, range, readDeadLetters, rig, seqsByShard } from "./helpers/queue_rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createSqliteJournal, type Journal } from "../src/delivery/mod.ts";
-
-async function deadLetters(dir: string): Promise<{ shardId: number; s: number; error: string }[]> {
-  const text = await Deno.readTextFile(`${dir}/dead-letters.jsonl`).catch(() => "");
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
 
 Deno.test("createDeliveryQueue() sets aside an event that fails while other shards' events are accepted", async () => {
   const r = await rig({ poisonAfterAttempts: 3 });
@@ -27,7 +22,7 @@ Deno.test("createDeliveryQueue() sets aside an event that fails while other shar
   r.queue.push(makeEvent(0, 3));
   await until(() => seqsByShard(r).get(0)?.length === 2, "shard 0 moving again");
   assertEquals(seqsByShard(r).get(0), [1, 3]);
-  const dead = await deadLetters(r.dir);
+  const dead = await readDeadLetters(r.dir);
   assertEquals(dead.map((d) => [d.shardId, d.s]), [[0, 2]]);
   assertStringIncludes(dead[0].error, "3 of them while the handler accepted others");
   assertEquals(r.queue.counters.poisoned, 1);
@@ -47,7 +42,7 @@ Deno.test("createDeliveryQueue() on a single shard asks the handler with HANDLER
   assertEquals(checks.length, r.queue.counters.witnesses);
   assert(checks.length >= 3, `${checks.length} checks`);
   assertEquals(checks[0].data.d, { shard_id: 0, failing_s: 2, failing_t: "MESSAGE_CREATE" });
-  const dead = await deadLetters(r.dir);
+  const dead = await readDeadLetters(r.dir);
   assertEquals(dead.map((d) => d.s), [2]);
   assertStringIncludes(dead[0].error, "3 of them while the handler accepted others");
   await r.close();
@@ -63,7 +58,7 @@ Deno.test("createDeliveryQueue() sets nothing aside while the handler answers 50
   broken = false;
   await until(() => seqsByShard(r).get(0)?.length === 3, "delivered");
   assertEquals(seqsByShard(r).get(0), [1, 2, 3]);
-  assertEquals(await deadLetters(r.dir), []);
+  assertEquals(await readDeadLetters(r.dir), []);
   await r.close();
 });
 
@@ -81,7 +76,7 @@ Deno.test("createDeliveryQueue() never sets anything aside while the handler is 
   await until(() => r.handler.events.length === 6, "everything after the outage");
   assertEquals(seqsByShard(r).get(0), [1, 2, 3]);
   assertEquals(seqsByShard(r).get(1), [1, 2, 3]);
-  assertEquals(await deadLetters(r.dir), []);
+  assertEquals(await readDeadLetters(r.dir), []);
   await r.close();
 });
 
@@ -124,7 +119,7 @@ Deno.test("createDeliveryQueue() dead-letters 400, 413 and 422 at once: they ref
   await until(() => r.handler.events.length === 2, "the accepted ones");
   assertEquals(seqsByShard(r).get(0), [1, 5]);
   await until(() => r.queue.counters.deadLettered === 3, "three dead letters");
-  assertEquals((await deadLetters(r.dir)).map((d) => d.s), [2, 3, 4]);
+  assertEquals((await readDeadLetters(r.dir)).map((d) => d.s), [2, 3, 4]);
   await r.close();
 });
 

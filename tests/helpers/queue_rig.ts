@@ -40,30 +40,33 @@ export function interaction(shardId: number, s: number, type: number): QueuedEve
   };
 }
 
-export interface Rig {
-  handler: TestHandler;
+/** A delivery queue posting to `url`, with the real HTTP transport, journal and dead letters. */
+export interface QueueOn {
   logs: string[];
   dir: string;
   queue: ReturnType<typeof createDeliveryQueue>;
+  /** Closes the queue, the transport and the journal (not whatever answers at `url`). */
   close(): Promise<void>;
 }
 
-export async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): Promise<Rig> {
-  const handler = await startTestHandler();
+/** Builds a {@linkcode QueueOn}; `dir` holds the journal and the dead letters (a new temp dir by default). */
+export async function queueOn(
+  url: string,
+  options: Partial<DeliveryQueueOptions> = {},
+  dir?: string,
+): Promise<QueueOn> {
   const logs: string[] = [];
   dir ??= await Deno.makeTempDir();
   const journal = createSqliteJournal({ path: `${dir}/journal.sqlite` });
-  const transport = createHttpTransport({ url: handler.url, authorization: AUTH, timeoutMs: 5000 });
+  const transport = createHttpTransport({ url, authorization: AUTH, timeoutMs: 5000 });
   const queue = createDeliveryQueue({
     transport,
     logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
     journal,
     deadLetters: createFileDeadLetters(`${dir}/dead-letters.jsonl`),
-    retry: { baseMs: 20, maxMs: 100 },
     ...options,
   });
   return {
-    handler,
     logs,
     dir,
     queue,
@@ -71,6 +74,31 @@ export async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: str
       await queue.close();
       transport.close?.();
       journal.close();
+    },
+  };
+}
+
+/** The dead letters written in `dir`, parsed. */
+export async function readDeadLetters(
+  dir: string,
+): Promise<{ shardId: number; s: number; status: number; error: string }[]> {
+  const text = await Deno.readTextFile(`${dir}/dead-letters.jsonl`).catch(() => "");
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+export interface Rig extends QueueOn {
+  handler: TestHandler;
+}
+
+/** {@linkcode queueOn} a {@linkcode TestHandler}, with a short retry backoff. */
+export async function rig(options: Partial<DeliveryQueueOptions> = {}, dir?: string): Promise<Rig> {
+  const handler = await startTestHandler();
+  const q = await queueOn(handler.url, { retry: { baseMs: 20, maxMs: 100 }, ...options }, dir);
+  return {
+    ...q,
+    handler,
+    async close() {
+      await q.close();
       await handler.close();
     },
   };
