@@ -5,26 +5,9 @@
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
 import { createRestDeferrer } from "../src/delivery/deferral.ts";
 import type { InteractionInfo } from "../src/delivery/types.ts";
+import { pulledBody } from "./helpers/pulled_body.ts";
 
 const command: InteractionInfo = { id: "111", token: "tok/en", type: 2, hasMessage: false };
-
-/** A body of `totalBytes` made on demand (a chunk per read), counting what was read. */
-function pulledBody(prefix: string, totalBytes: number) {
-  const state = { pulled: 0, cancelled: false };
-  const first = new TextEncoder().encode(prefix);
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (state.pulled >= totalBytes) return c.close();
-      const chunk = state.pulled === 0 ? first.slice() : new Uint8Array(1024).fill(0x20);
-      state.pulled += chunk.length;
-      c.enqueue(chunk);
-    },
-    cancel() {
-      state.cancelled = true;
-    },
-  }, { highWaterMark: 0 });
-  return { stream, state };
-}
 
 /** A deferrer whose REST proxy answers `status` with `body`; records the requests. */
 function deferrerAnswering(status: number, body: ReadableStream<Uint8Array> | string | null) {
@@ -52,7 +35,7 @@ Deno.test("createRestDeferrer() posts the deferred callback to the REST proxy", 
 });
 
 Deno.test("createRestDeferrer() reads only the start of a large error answer", async () => {
-  const { stream, state } = pulledBody('{"message":"500: Internal Server Error"', 16 * MB);
+  const { stream, state } = pulledBody('{"message":"500: Internal Server Error"', 16 * MB, 0x20);
   const { deferrer } = deferrerAnswering(500, stream);
   const outcome = await deferrer.defer(command);
   assert(outcome.kind === "failed", JSON.stringify(outcome));
@@ -67,6 +50,7 @@ Deno.test("createRestDeferrer() finds Discord's already-acknowledged code at the
   const { stream, state } = pulledBody(
     '{"message": "Interaction has already been acknowledged.", "code": 40060',
     16 * MB,
+    0x20,
   );
   const { deferrer } = deferrerAnswering(400, stream);
   assertEquals(await deferrer.defer(command), { kind: "already-acknowledged" });
@@ -75,7 +59,7 @@ Deno.test("createRestDeferrer() finds Discord's already-acknowledged code at the
 });
 
 Deno.test("createRestDeferrer() does not read all of a large answer to a deferral that worked", async () => {
-  const { stream, state } = pulledBody('{"interaction":{}', 16 * MB);
+  const { stream, state } = pulledBody('{"interaction":{}', 16 * MB, 0x20);
   const { deferrer } = deferrerAnswering(200, stream);
   assertEquals(await deferrer.defer(command), { kind: "deferred", callbackType: 5 });
   assert(state.pulled <= 66 * 1024, `read ${state.pulled} bytes of the body`);

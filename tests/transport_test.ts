@@ -18,6 +18,7 @@ import {
   type OutboundEvent,
 } from "../src/transport/mod.ts";
 import { _internals } from "../src/transport/http1.ts";
+import { pulledBody } from "./helpers/pulled_body.ts";
 
 const AUTH = "handler-secret";
 const event = (s: number, extra = ""): OutboundEvent => ({
@@ -580,26 +581,8 @@ Deno.test("readLine() looks at each byte of a line that arrives a byte at a time
   assert(looks <= 3 * bytes.length, `${looks} looks at ${bytes.length} bytes`);
 });
 
-/** A body of `totalBytes` made on demand (a chunk per read), counting what was read. */
-function pulledBody(prefix: string, totalBytes: number) {
-  const state = { pulled: 0, cancelled: false };
-  const first = new TextEncoder().encode(prefix);
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (state.pulled >= totalBytes) return c.close();
-      const chunk = state.pulled === 0 ? first.slice() : new Uint8Array(1024).fill(0x2e);
-      state.pulled += chunk.length;
-      c.enqueue(chunk);
-    },
-    cancel() {
-      state.cancelled = true;
-    },
-  }, { highWaterMark: 0 });
-  return { stream, state };
-}
-
 Deno.test("createHttpTransport(fetch) reads at most 64 KiB of a large error answer and keeps its start", async () => {
-  const { stream, state } = pulledBody(`{"message":"${"é".repeat(300)}`, 8 * 1024 * 1024);
+  const { stream, state } = pulledBody(`{"message":"${"é".repeat(300)}`, 8 * 1024 * 1024, 0x2e);
   const transport = createHttpTransport({
     url: "http://handler.invalid/events",
     authorization: AUTH,
