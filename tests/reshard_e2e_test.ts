@@ -3,7 +3,7 @@
  * and what the bot sees (every event once, no second wave of guilds, one RESHARDED_DD).
  */
 import { assert, assertEquals, assertStringIncludes } from "./helpers/assert.ts";
-import { guildStream } from "./helpers/guild_stream.ts";
+import { allDelivered, guildStream, markerCounts } from "./helpers/guild_stream.ts";
 import { type E2E, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createControlHandler } from "../src/control/server.ts";
@@ -23,20 +23,8 @@ function reshardEnv(extra: Record<string, string> = {}): Record<string, string> 
   };
 }
 
-/** Per marker, how many times the handler received it. */
-function receivedCounts(e2e: E2E): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const e of e2e.handler.events) {
-    const id = (e.data.d as { id?: unknown })?.id;
-    if (e.data.t === "MESSAGE_CREATE" && typeof id === "string") {
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
-
 function assertExactlyOnce(e2e: E2E, markers: string[]) {
-  const counts = receivedCounts(e2e);
+  const counts = markerCounts(e2e.handler.events);
   const missing = markers.filter((m) => !counts.has(m));
   const doubled = markers.filter((m) => (counts.get(m) ?? 0) > 1);
   assertEquals({ missing, doubled }, { missing: [], doubled: [] });
@@ -76,12 +64,15 @@ Deno.test({
       const started = e2e.service.reshardStatus();
       assertEquals([started.from, started.to, started.reason], [2, 4, "capacity"]);
       await until(() => e2e.service.reshardStatus().state === "done", "reshard done", 60_000);
-      await until(() => stream.markers.length > 0 && receivedCounts(e2e).size > 0, "flowing");
+      await until(
+        () => stream.markers.length > 0 && markerCounts(e2e.handler.events).size > 0,
+        "flowing",
+      );
       const after = stream.markers.length;
       await until(() => stream.markers.length > after + 30, "stream after the switch");
       await stream.stop();
       await until(
-        () => stream.markers.every((m) => receivedCounts(e2e).has(m)),
+        () => allDelivered(e2e.handler.events, stream.markers),
         "every emitted message delivered",
       );
       assertExactlyOnce(e2e, stream.markers);
@@ -144,7 +135,10 @@ Deno.test({
       const stream = guildStream(e2e.sim);
       await until(() => stream.markers.length > 20, "stream");
       await stream.stop();
-      await until(() => stream.markers.every((m) => receivedCounts(e2e).has(m)), "delivered");
+      await until(
+        () => allDelivered(e2e.handler.events, stream.markers),
+        "delivered",
+      );
       assertExactlyOnce(e2e, stream.markers);
     });
   },

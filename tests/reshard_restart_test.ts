@@ -3,7 +3,7 @@
  * stays the one to resume, and nothing is lost.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { guildStream } from "./helpers/guild_stream.ts";
+import { allDelivered, guildStream } from "./helpers/guild_stream.ts";
 import { startProxyProcess } from "./helpers/process.ts";
 import { stage } from "./helpers/stage.ts";
 import { until } from "./helpers/wait.ts";
@@ -83,10 +83,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
         await until(() => stream.markers.length > after + 20, "events after the restart");
         await stream.stop();
         await until(
-          () =>
-            stream.markers.every((m) =>
-              st.handler.events.some((e) => (e.data.d as { id?: string })?.id === m)
-            ),
+          () => allDelivered(st.handler.events, stream.markers),
           "every message delivered",
           30_000,
         );

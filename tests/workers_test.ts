@@ -3,7 +3,7 @@
  * the shards in two Deno workers and delivery in the main thread.
  */
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { guildStream } from "./helpers/guild_stream.ts";
+import { allDelivered, guildStream, markerCounts } from "./helpers/guild_stream.ts";
 import { seqsByShard, withE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { assignContiguous, createWorkerShardSet } from "../src/workers/worker_set.ts";
@@ -41,13 +41,7 @@ Deno.test({
       const stream = guildStream(e2e.sim, 5);
       await until(() => stream.markers.length > 100, "traffic");
       await stream.stop();
-      await until(
-        () =>
-          stream.markers.every((m) =>
-            e2e.handler.events.some((e) => (e.data.d as { id?: string })?.id === m)
-          ),
-        "every message",
-      );
+      await until(() => allDelivered(e2e.handler.events, stream.markers), "every message");
       for (const [shard, seqs] of seqsByShard(e2e.handler.events)) {
         assertEquals(seqs, [...seqs].sort((a, b) => a - b), `shard ${shard} in order`);
       }
@@ -95,10 +89,7 @@ Deno.test({
       await until(() => stream.markers.length > after + 40, "traffic after the restart");
       await stream.stop();
       await until(
-        () =>
-          stream.markers.every((m) =>
-            e2e.handler.events.some((e) => (e.data.d as { id?: string })?.id === m)
-          ),
+        () => allDelivered(e2e.handler.events, stream.markers),
         "every message, including those sent while the worker was down",
         20_000,
       );
@@ -203,15 +194,8 @@ Deno.test({
       const after = stream.markers.length;
       await until(() => stream.markers.length > after + 30, "traffic after");
       await stream.stop();
-      const counts = new Map<string, number>();
-      await until(() => {
-        counts.clear();
-        for (const e of e2e.handler.events) {
-          const id = (e.data.d as { id?: string })?.id;
-          if (typeof id === "string") counts.set(id, (counts.get(id) ?? 0) + 1);
-        }
-        return stream.markers.every((m) => counts.has(m));
-      }, "every message");
+      await until(() => allDelivered(e2e.handler.events, stream.markers), "every message");
+      const counts = markerCounts(e2e.handler.events);
       assertEquals(stream.markers.filter((m) => (counts.get(m) ?? 0) > 1), []);
       assert(e2e.service.reshardStatus().deduped > 0);
     });

@@ -41,3 +41,26 @@ export function guildStream(sim: Simulator, everyMs = 10): GuildStream {
     },
   };
 }
+
+/** Per marker, how many times a MESSAGE_CREATE carrying it reached the handler. */
+export function markerCounts(
+  events: readonly { data: { t: string; d: unknown } }[],
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const id = (e.data.d as { id?: unknown })?.id;
+    if (e.data.t === "MESSAGE_CREATE" && typeof id === "string") {
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+/** Whether every marker reached the handler at least once. */
+export function allDelivered(
+  events: readonly { data: { t: string; d: unknown } }[],
+  markers: readonly string[],
+): boolean {
+  const counts = markerCounts(events);
+  return markers.every((m) => counts.has(m));
+}
