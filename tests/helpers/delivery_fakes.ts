@@ -151,20 +151,8 @@ const never = <T>() => new Promise<T>(() => {});
  * batch (one answer for all of it, logged for each of its events).
  */
 export function fakeTransport(ctx: FakeContext, life: Life): Transport {
-  const respond = (key: string): DeliveryResult => {
-    const { result, mode } = ctx.answer(key);
-    ctx.log.push({
-      type: "answer",
-      inst: life.id,
-      key,
-      ok: result.ok,
-      mode,
-      status: result.status,
-    });
-    return result;
-  };
-  const respondBatch = (keys: string[]): DeliveryResult => {
-    const { result, mode } = ctx.answerBatch(keys);
+  /** Logs one answer per key and hands the result on. */
+  const logged = (keys: string[], result: DeliveryResult, mode: HandlerMode): DeliveryResult => {
     for (const key of keys) {
       ctx.log.push({
         type: "answer",
@@ -177,6 +165,14 @@ export function fakeTransport(ctx: FakeContext, life: Life): Transport {
     }
     return result;
   };
+  const respond = (key: string): DeliveryResult => {
+    const { result, mode } = ctx.answer(key);
+    return logged([key], result, mode);
+  };
+  const respondBatch = (keys: string[]): DeliveryResult => {
+    const { result, mode } = ctx.answerBatch(keys);
+    return logged(keys, result, mode);
+  };
   const aborted = (keys: string[]): DeliveryResult => {
     for (const key of keys) {
       ctx.log.push({ type: "answer", inst: life.id, key, ok: false, mode: "aborted" });
@@ -187,18 +183,7 @@ export function fakeTransport(ctx: FakeContext, life: Life): Transport {
   /** Not one of Discord's events: answered by the handler's mode, logged as an answer to
    * the key "check" (no dispatch has it), never counted as a delivery. */
   const check = (): Promise<DeliveryResult> => {
-    const answer = () => {
-      const result = ctx.check();
-      ctx.log.push({
-        type: "answer",
-        inst: life.id,
-        key: "check",
-        ok: result.ok,
-        mode: ctx.mode(),
-        status: result.status,
-      });
-      return result;
-    };
+    const answer = () => logged(["check"], ctx.check(), ctx.mode());
     const latency = ctx.latencyMs();
     return latency === 0 ? Promise.resolve(answer()) : new Promise((resolve) =>
       setTimeout(() => {
