@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { startProxyProcess } from "./helpers/process.ts";
-import { TOKEN, withE2E } from "./helpers/rig.ts";
+import { type E2E, TOKEN, withE2E } from "./helpers/rig.ts";
 import { type Stage, stage } from "./helpers/stage.ts";
 import type { TestHandler } from "./helpers/handler.ts";
 import { until } from "./helpers/wait.ts";
@@ -233,6 +233,20 @@ Deno.test({
   },
 });
 
+/** Stores one session for shard 0 in the service's sessions file, then starts the service. */
+async function startWithStoredSession(
+  e2e: E2E,
+  record: { sessionId: string; resumeGatewayUrl: string; totalShards: number },
+) {
+  await createFileSessionStore({
+    path: `${e2e.dataDir}/sessions-0-last.json`,
+    token: TOKEN,
+    logger: silentLogger,
+  }).save([{ shardId: 0, seq: 10, savedAt: Date.now(), ...record }]);
+  await e2e.service.start();
+  await e2e.service.allReady;
+}
+
 Deno.test({
   name: "a stored session made for another shard count than TOTAL_SHARDS is ignored with a warning",
   ...sanitizers,
@@ -242,20 +256,11 @@ Deno.test({
       env: { TOTAL_SHARDS: "1" },
       noStart: true,
     }, async (e2e) => {
-      await createFileSessionStore({
-        path: `${e2e.dataDir}/sessions-0-last.json`,
-        token: TOKEN,
-        logger: silentLogger,
-      }).save([{
-        shardId: 0,
+      await startWithStoredSession(e2e, {
         sessionId: "old",
         resumeGatewayUrl: e2e.sim.gatewayUrl,
         totalShards: 2,
-        seq: 10,
-        savedAt: Date.now(),
-      }]);
-      await e2e.service.start();
-      await e2e.service.allReady;
+      });
       assert(e2e.logs.some((l) => l.includes("another shard count")));
       assertEquals(e2e.sim.resumes.length, 0);
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
@@ -269,20 +274,11 @@ Deno.test({
   ...sanitizers,
   async fn() {
     await withE2E({ sim: { shards: 1, identifyIntervalMs: 500 }, noStart: true }, async (e2e) => {
-      await createFileSessionStore({
-        path: `${e2e.dataDir}/sessions-0-last.json`,
-        token: TOKEN,
-        logger: silentLogger,
-      }).save([{
-        shardId: 0,
+      await startWithStoredSession(e2e, {
         sessionId: "planted",
         resumeGatewayUrl: "wss://attacker.example/",
         totalShards: 1,
-        seq: 10,
-        savedAt: Date.now(),
-      }]);
-      await e2e.service.start();
-      await e2e.service.allReady;
+      });
       assert(e2e.logs.some((l) => l.includes("untrusted resume URL")));
       assertEquals(e2e.sim.resumes.length, 0);
       assertEquals(e2e.sim.identifies.filter((i) => i.accepted).length, 1);
