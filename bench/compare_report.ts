@@ -4,7 +4,7 @@
  * missed, what the measurements say limits it.
  * @module
  */
-import { CONTENDERS, type ContenderName } from "./compare_procs.ts";
+import { type ContenderName, CONTENDERS } from "./compare_procs.ts";
 import {
   ABORT_BACKLOG_SECONDS,
   type CpuUse,
