@@ -98,7 +98,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     mainShards: 16,
     mainMaxConcurrency: 16,
     guilds: 5_000,
-    throughputShards: [16, 1],
+    throughputShards: [16, 4, 1],
     guildsPerShard: 50,
     startupOnly: [],
     idleMs: 500,
@@ -121,7 +121,7 @@ export const MODES: Record<"smoke" | "quick" | "full", ModeConfig> = {
     postRateMs: 700,
     caveats: [
       "quick mode: sustained = backlog flat over a 2 s window (not 20 s), one run per shard count (no repeats); after a probe (up to 2 s), windows from 75% of the rate it held (90% if it found no limit), up by 25% while sustained, then bisecting (at most 5 windows at 16 shards, 4 at 1 shard, 2 more down if none was sustained; ≥: no failing rate found within them); latency: 3 runs of 1 s per rate, the ceiling's at 1,000/s only",
-      "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput with 16 and 1 shards only (--full adds 4), in fresh processes with 50 guilds per shard",
+      "quick mode: start-up, memory and latency with 5,000 guilds on 16 shards (50,000 in --full: the guide baseline alone needs ~30 s to forward a 50k-guild backfill here); throughput at 16, 4 and 1 shards, in fresh processes with 50 guilds per shard",
       "quick mode: start-up measured with max_concurrency 16 only (all 16 shards identify at once; bound 5 s); --full measures max_concurrency 1 and 4",
     ],
   },
@@ -179,7 +179,7 @@ interface RunningProcess {
 }
 
 /** Starts a simulator and a contender, waits for all shards and the guild backfill. */
-async function startProcess(
+export async function startProcess(
   name: ContenderName,
   plan: ProcessPlan,
   sink: Sink,

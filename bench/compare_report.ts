@@ -126,6 +126,14 @@ export interface MachineInfo {
 
 /** The targets this service is held to. */
 export const TARGETS = {
+  /** Batched delivery (`service-batch`): at least this many times the baseline, at 16 shards. */
+  batchVsBaseline: 3,
+  /** ... and at least this share of the ceiling. */
+  batchVsCeiling: 0.5,
+  /** 2 worker threads (`service-2w`): at least this many times the defaults, at 16 shards. */
+  workersVsMain: 1.3,
+  /** Shard count the batching and worker targets are measured at. */
+  variantShards: 16,
   /** Sustained throughput at least this many times the baseline's. */
   vsBaseline: 3,
   /** Sustained throughput at least this share of the ceiling's. */
@@ -441,6 +449,66 @@ function targetRows(report: CompareReport): string[] {
       } |`,
     );
   }
+  rows.push(...variantTargetRows(report));
+  return rows;
+}
+
+/** The batching and worker-thread targets, with the CPU that limits each missed one. */
+function variantTargetRows(report: CompareReport): string[] {
+  const n = TARGETS.variantShards;
+  const result = (name: ContenderName) => report.contenders[name]?.throughput[n];
+  const rows: string[] = [];
+  const limit = (name: ContenderName) => {
+    const r = result(name);
+    const cpu = r?.cpu;
+    const us = perEventUs(r ?? undefined);
+    if (!r || !cpu) return "";
+    return `at ${fmtInt(r.rate)}/s: ${name} ${cpu.contender}%, sink ${
+      cpu.sink ?? "-"
+    }%, simulator ${cpu.harness}%, machine ${cpu.machine ?? "-"}% of ${
+      report.machine.cores * 100
+    }%${
+      us ? ` (${us.contender.toFixed(0)} µs of the service's CPU per event)` : ""
+    }: the three processes share the cores`;
+  };
+  const ratioRow = (
+    label: string,
+    name: ContenderName,
+    other: ContenderName,
+    want: number,
+    share = false,
+  ) => {
+    const a = rateOf(result(name));
+    const b = rateOf(result(other));
+    if (a === undefined || b === undefined) return;
+    const r = a / b;
+    const met = r >= want;
+    const lb = isLowerBound(result(name)) || isLowerBound(result(other)) ? "*" : "";
+    rows.push(
+      `| ${label}, ${n} shards | ${share ? `${Math.round(r * 100)}%` : fmtRatio(r)}${lb} (${
+        fmtInt(a)
+      } vs ${fmtInt(b)}/s) | ${met ? "met" : "**missed**"} | ${met ? "" : limit(name)} |`,
+    );
+  };
+  ratioRow(
+    `batching ≥ ${TARGETS.batchVsBaseline}× baseline`,
+    "service-batch",
+    "baseline",
+    TARGETS.batchVsBaseline,
+  );
+  ratioRow(
+    `batching ≥ ${TARGETS.batchVsCeiling * 100}% of ceiling`,
+    "service-batch",
+    "ceiling",
+    TARGETS.batchVsCeiling,
+    true,
+  );
+  ratioRow(
+    `2 workers ≥ ${TARGETS.workersVsMain}× defaults`,
+    "service-2w",
+    "service",
+    TARGETS.workersVsMain,
+  );
   return rows;
 }
 

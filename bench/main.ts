@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { benchDrain, benchQueuedMemoryIsolated } from "./queue_bench.ts";
 import { benchReshard } from "./reshard_bench.ts";
 import { benchRestart } from "./restart_bench.ts";
+import { latencyAb, summarize } from "./latency_ab.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,6 +28,7 @@ const sizes = {
     cache: 10_000,
     // [from shards, max_concurrency, identify window ms, overlap ms]
     reshard: [[2, 2, 500, 500]],
+    ab: { rounds: 1, ms: 300, shards: 2, guilds: 20 },
   },
   // Quick mode stays near 3 minutes: most of it is the comparison (bench/compare.ts).
   quick: {
@@ -35,6 +37,7 @@ const sizes = {
     restart: [2, 2],
     cache: 100_000,
     reshard: [[16, 16, 5000, 5000]],
+    ab: { rounds: 6, ms: 3000, shards: 16, guilds: 800 },
   },
 
   full: {
@@ -43,6 +46,7 @@ const sizes = {
     restart: [32, 1],
     cache: 1_000_000,
     reshard: [[16, 16, 5000, 5000], [4, 1, 5000, 5000]],
+    ab: { rounds: 12, ms: 10_000, shards: 16, guilds: 800 },
   },
 }[mode];
 
@@ -68,6 +72,13 @@ for (const [from, mc, window, overlap] of sizes.reshard) {
   reshards.push(r);
 }
 
+// p99 of single runs moves by several ms here: latency is compared in interleaved rounds.
+const abNames = mode === "smoke"
+  ? ["service", "service-batch"] as const
+  : ["service", "service-batch", "service-2w", "service-batch-2w"] as const;
+const ab = await latencyAb([...abNames], { rate: 1000, ...sizes.ab });
+console.log("latency at 1,000/s, interleaved", summarize(ab));
+
 const result = {
   mode,
   date: new Date().toISOString(),
@@ -78,6 +89,7 @@ const result = {
   restart,
   reshards,
   shaping,
+  latencyAb: ab,
 };
 await Deno.writeTextFile(
   `${outDir}/results${mode === "smoke" ? ".smoke" : ""}.json`,
@@ -113,6 +125,16 @@ const md = [
     } s) | ${r.deduped} | ${r.emitted} | ${r.missing} | ${r.doubled} | ${r.longestGapMs} ms |`
   ),
   "",
+  `| delivery latency at ${ab.rate}/s, ${sizes.ab.shards} shards, ms: median [lowest-highest] of ${sizes.ab.rounds} interleaved ${
+    sizes.ab.ms / 1000
+  } s windows | p50 | p99 | max |`,
+  "|---|---:|---:|---:|",
+  ...Object.entries(ab.contenders).map(([name, c]) =>
+    `| ${name}${c.kept ? "" : " (a window fell behind)"} | ${spread(c.p50)} | ${spread(c.p99)} | ${
+      spread(c.max)
+    } |`
+  ),
+  "",
   "| gateway-side cache | entries | V8 heap |",
   "|---|---:|---:|",
   `| guild ids (loaded, over shards of 2500) | ${shaping.guilds} | ${shaping.guildCacheMiB} MiB |`,
@@ -125,6 +147,13 @@ const md = [
 ].join("\n");
 if (mode !== "smoke") await Deno.writeTextFile(`${outDir}/RESULTS.md`, md);
 console.log(md);
+
+/** Median [lowest-highest] of a few figures. */
+function spread(v: number[]): string {
+  const sorted = [...v].sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return `${r(sorted[Math.floor((sorted.length - 1) / 2)])} [${r(sorted[0])}-${r(sorted.at(-1)!)}]`;
+}
 
 /** Runs a benchmark module in a fresh process (clean heap) and parses its JSON line. */
 async function isolated(file: string, args: string[]) {
