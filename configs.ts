@@ -112,6 +112,28 @@ export interface Config {
    * main thread; otherwise the workers a shard set is spread over, at most.
    */
   workers: { total: number; shardsPerWorker?: number };
+  /**
+   * Several processes sharing one bot's shards through Redis (`REDIS_URL`); absent, everything
+   * is embedded in this process as before (see `docs/cluster.md`).
+   */
+  cluster?: {
+    /** `REDIS_URL`: `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
+    redisUrl: string;
+    /** `REDIS_KEY_PREFIX`: every key starts with it, then the bot's id. */
+    keyPrefix: string;
+    /** `SHARD_ASSIGNMENT`: `range` (FIRST/LAST_SHARD_ID, guarded by leases) or `auto` (leases spread shards over the live processes). */
+    assignment: "range" | "auto";
+    /** `SHARD_LEASE_MS`: a shard lease's life; renewed every third of it. */
+    leaseMs: number;
+    /** `GATEWAY_MEMBER_ID`: this process's name in the cluster (default: host name and pid). */
+    memberId: string;
+  };
+  /** Where events go: `http` (the handler, `EVENT_HANDLER_URL`) or `redis-streams` (`TRANSPORT`). */
+  transport: {
+    kind: "http" | "redis-streams";
+    /** `REDIS_STREAM_MAXLEN`: entries a stream keeps at most (approximate trimming). */
+    streamMaxLen: number;
+  };
   /** Resharding without downtime (see the README's "Resharding"). */
   resharding: {
     /** `RESHARDING`: off = no checks, 4011 is fatal, `POST /reshard` answers 409. */
@@ -224,6 +246,13 @@ const EXAMPLES: Record<string, string> = {
   EDITED_MESSAGES_TTL_MS: "EDITED_MESSAGES_TTL_MS=3600000",
   GUILD_LOAD_TIMEOUT_MS: "GUILD_LOAD_TIMEOUT_MS=60000",
   FORWARD_GUILD_OUTAGES: "FORWARD_GUILD_OUTAGES=true",
+  REDIS_URL: "REDIS_URL=redis://127.0.0.1:6379",
+  REDIS_KEY_PREFIX: "REDIS_KEY_PREFIX=discord-gateway",
+  SHARD_ASSIGNMENT: "SHARD_ASSIGNMENT=auto  (or range: FIRST_SHARD_ID/LAST_SHARD_ID)",
+  SHARD_LEASE_MS: "SHARD_LEASE_MS=10000",
+  GATEWAY_MEMBER_ID: "GATEWAY_MEMBER_ID=gateway-a",
+  TRANSPORT: "TRANSPORT=http  (or redis-streams, with REDIS_URL)",
+  REDIS_STREAM_MAXLEN: "REDIS_STREAM_MAXLEN=1000000",
   LOG_LEVEL: "LOG_LEVEL=info",
   LOG_FORMAT: "LOG_FORMAT=pretty",
 };
@@ -388,8 +417,11 @@ export function loadConfig(env: Env): Config {
   }
   const restUrl = url("REST_URL", { stripTrailingSlash: true });
   const restAuthorization = secret("REST_AUTHORIZATION");
-  const handlerUrl = url("EVENT_HANDLER_URL", { stripTrailingSlash: false });
-  const handlerAuthorization = secret("EVENT_HANDLER_AUTHORIZATION");
+  const transportKind = oneOf("TRANSPORT", ["http", "redis-streams"] as const, "http");
+  // With Redis Streams the bot reads events itself: no handler URL is needed (one may still be set).
+  const handlerNeeded = transportKind === "http" || raw("EVENT_HANDLER_URL") !== undefined;
+  const handlerUrl = handlerNeeded ? url("EVENT_HANDLER_URL", { stripTrailingSlash: false }) : "";
+  const handlerAuthorization = handlerNeeded ? secret("EVENT_HANDLER_AUTHORIZATION") : "";
   const timeoutMs = int("EVENT_HANDLER_TIMEOUT_MS", 10_000, 100, 600_000)!;
   const handlerClient = oneOf("EVENT_HANDLER_CLIENT", ["http1", "fetch"] as const, "http1");
 
@@ -432,6 +464,37 @@ export function loadConfig(env: Env): Config {
         `SPAWN_SHARD_DELAY=${spawnShardDelayMs} is below Discord's ${MIN_SPAWN_SHARD_DELAY_MS} ms identify window (SPAWN_SHARD_DELAY_UNSAFE=true): only for a simulator`,
       );
     }
+  }
+
+  const redisUrl = raw("REDIS_URL");
+  if (redisUrl !== undefined) {
+    try {
+      const u = new URL(redisUrl);
+      if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+        bad("REDIS_URL", `"${redactUrl(redisUrl)}" must be a redis:// or rediss:// URL`);
+      }
+    } catch {
+      bad("REDIS_URL", `"${redactUrl(redisUrl)}" is not a URL`);
+    }
+  }
+  const assignment = oneOf("SHARD_ASSIGNMENT", ["range", "auto"] as const, "range");
+  if (assignment === "auto") {
+    if (redisUrl === undefined) {
+      bad("SHARD_ASSIGNMENT", "auto needs REDIS_URL: the processes agree on owners through Redis");
+    }
+    for (const v of ["FIRST_SHARD_ID", "LAST_SHARD_ID"]) {
+      if (raw(v) !== undefined) {
+        bad(v, "cannot be set with SHARD_ASSIGNMENT=auto (leases choose each process's shards)");
+      }
+    }
+  }
+  if (transportKind === "redis-streams" && redisUrl === undefined) {
+    bad("TRANSPORT", "redis-streams needs REDIS_URL");
+  }
+  const leaseMs = int("SHARD_LEASE_MS", 10_000, 1_000, 600_000)!;
+  const memberId = raw("GATEWAY_MEMBER_ID") ?? defaultMemberId(raw("HOSTNAME"));
+  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(memberId)) {
+    bad("GATEWAY_MEMBER_ID", `"${memberId}" may use letters, digits and . _ : - (at most 100)`);
   }
 
   const host = raw("GATEWAY_HOST") ?? "127.0.0.1";
@@ -505,6 +568,17 @@ export function loadConfig(env: Env): Config {
       else total = int("TOTAL_WORKERS", 0, 0, 1024)!;
       return { total, shardsPerWorker: int("SHARDS_PER_WORKER", undefined, 1, 100_000) };
     })(),
+    cluster: redisUrl === undefined ? undefined : {
+      redisUrl,
+      keyPrefix: raw("REDIS_KEY_PREFIX") ?? "discord-gateway",
+      assignment,
+      leaseMs,
+      memberId,
+    },
+    transport: {
+      kind: transportKind,
+      streamMaxLen: int("REDIS_STREAM_MAXLEN", 1_000_000, 1_000, 1_000_000_000)!,
+    },
     resharding: {
       enabled: bool("RESHARDING", true),
       checkIntervalMs: int("RESHARD_CHECK_INTERVAL_MS", 8 * 3_600_000, 0, 7 * 24 * 3_600_000)!,
@@ -537,6 +611,36 @@ export function loadConfig(env: Env): Config {
   return config;
 }
 
+/** A Redis URL with its password hidden, for messages. */
+export function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return value.replace(/\/\/[^@/]*@/, "//***@");
+  }
+}
+
+/**
+ * The host name, pid and a random suffix: readable in `/shards`, and unique even where every
+ * container's process is pid 1 and shares a host name.
+ */
+function defaultMemberId(hostname: string | undefined): string {
+  let host = hostname;
+  if (!host) {
+    try {
+      host = Deno.hostname();
+    } catch { /* no --allow-sys */ }
+  }
+  const clean = (host ?? "gateway").replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 60) || "gateway";
+  const suffix = crypto.getRandomValues(new Uint8Array(2)).reduce(
+    (t, b) => t + b.toString(16).padStart(2, "0"),
+    "",
+  );
+  return `${clean}-${Deno.pid}-${suffix}`;
+}
+
 function isTokenShaped(token: string): boolean {
   const parts = token.split(".");
   if (parts.length !== 3 || parts.some((p) => p.length === 0)) return false;
@@ -558,5 +662,6 @@ export function secretsOf(config: Config): string[] {
     config.rest.authorization,
     config.eventHandler.authorization,
     config.http.authorization,
+    ...(config.cluster ? [new URL(config.cluster.redisUrl).password].filter(Boolean) : []),
   ].filter((s) => s.length > 0);
 }
