@@ -133,6 +133,8 @@ export interface Config {
     kind: "http" | "redis-streams";
     /** `REDIS_STREAM_MAXLEN`: entries a stream keeps at most (approximate trimming). */
     streamMaxLen: number;
+    /** `REDIS_STREAM_GROUP`: the consumer group the gateway creates and watches for acks. */
+    streamGroup: string;
   };
   /** Resharding without downtime (see the README's "Resharding"). */
   resharding: {
@@ -253,6 +255,7 @@ const EXAMPLES: Record<string, string> = {
   GATEWAY_MEMBER_ID: "GATEWAY_MEMBER_ID=gateway-a",
   TRANSPORT: "TRANSPORT=http  (or redis-streams, with REDIS_URL)",
   REDIS_STREAM_MAXLEN: "REDIS_STREAM_MAXLEN=1000000",
+  REDIS_STREAM_GROUP: "REDIS_STREAM_GROUP=bot",
   LOG_LEVEL: "LOG_LEVEL=info",
   LOG_FORMAT: "LOG_FORMAT=pretty",
 };
@@ -492,7 +495,8 @@ export function loadConfig(env: Env): Config {
     bad("TRANSPORT", "redis-streams needs REDIS_URL");
   }
   const leaseMs = int("SHARD_LEASE_MS", 10_000, 1_000, 600_000)!;
-  const memberId = raw("GATEWAY_MEMBER_ID") ?? defaultMemberId(raw("HOSTNAME"));
+  // HOSTNAME is the system's (Docker sets it to the container id), not a setting of ours.
+  const memberId = raw("GATEWAY_MEMBER_ID") ?? defaultMemberId(env.HOSTNAME);
   if (!/^[A-Za-z0-9._:-]{1,100}$/.test(memberId)) {
     bad("GATEWAY_MEMBER_ID", `"${memberId}" may use letters, digits and . _ : - (at most 100)`);
   }
@@ -532,7 +536,13 @@ export function loadConfig(env: Env): Config {
       timeoutMs,
       client: handlerClient,
       batch: {
-        maxEvents: int("EVENT_HANDLER_BATCH_MAX", 1, 1, 10_000)!,
+        // A stream has no old handlers to stay compatible with: appends go pipelined.
+        maxEvents: int(
+          "EVENT_HANDLER_BATCH_MAX",
+          transportKind === "redis-streams" ? 256 : 1,
+          1,
+          10_000,
+        )!,
         lingerMs: int("EVENT_HANDLER_BATCH_LINGER_MS", 0, 0, 10_000)!,
         maxBytes: bytes("EVENT_HANDLER_BATCH_MAX_BYTES", 1024 ** 2),
       },
@@ -578,6 +588,13 @@ export function loadConfig(env: Env): Config {
     transport: {
       kind: transportKind,
       streamMaxLen: int("REDIS_STREAM_MAXLEN", 1_000_000, 1_000, 1_000_000_000)!,
+      streamGroup: (() => {
+        const g = raw("REDIS_STREAM_GROUP") ?? "bot";
+        if (!/^[A-Za-z0-9._:-]{1,100}$/.test(g)) {
+          bad("REDIS_STREAM_GROUP", `"${g}" may use letters, digits and . _ : - (at most 100)`);
+        }
+        return g;
+      })(),
     },
     resharding: {
       enabled: bool("RESHARDING", true),
