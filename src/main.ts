@@ -10,6 +10,7 @@ import { type Controller, loadController } from "./controller.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { RestAuthError } from "./rest/mod.ts";
 import { createService, type Service } from "./service.ts";
+import { RedisUnreachableError } from "./cluster/redis.ts";
 import { DataDirLockedError } from "./data_dir.ts";
 
 /** Exit codes, documented in the README. */
@@ -71,6 +72,9 @@ async function main(): Promise<number> {
     if (error instanceof DataDirLockedError) {
       logger.error(error.message);
       return EXIT.config;
+    }
+    if (error instanceof RedisUnreachableError) {
+      return startupFailure(logger, "cannot reach Redis (REDIS_URL)", error);
     }
     return startupFailure(logger, `cannot use DATA_DIR=${config.dataDir}`, error);
   }

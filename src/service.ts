@@ -7,6 +7,7 @@
 import type { Config } from "../configs.ts";
 import type { GatewayManager } from "../deps.ts";
 import { adoptOtherRanges } from "./adopt_ranges.ts";
+import { type Cluster, connectCluster } from "./cluster/mod.ts";
 import type { Controller } from "./controller.ts";
 import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import {
@@ -49,10 +50,12 @@ import {
 } from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
 import {
+  addShard,
   createShardSet,
   type DispatchFacts,
   guildCount,
   loadedShards,
+  removeShard,
   type SetMode,
   type ShardSet,
 } from "./shard_set.ts";
@@ -133,6 +136,10 @@ export interface Service {
   reshardStatus(): ReshardStatus;
   /** The live set's worker threads (empty with `TOTAL_WORKERS=0`). */
   workers(): WorkerInfo[];
+  /** This process's part in a cluster on Redis (`REDIS_URL`), if any. */
+  readonly cluster?: Cluster;
+  /** Whether shard `shardId` of the live set runs in this process now. */
+  runsShard(shardId: number): boolean;
   /** Writes the live set's resumable sessions now (also every `SESSION_SAVE_INTERVAL_MS`). */
   saveSessions(): Promise<void>;
   /**
@@ -177,15 +184,24 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const { config, logger, overrides = {}, controller = {} } = options;
   const ctx = { config, logger };
   const abort = new AbortController();
-  const range = `${config.firstShardId}-${config.lastShardId ?? "last"}`;
-  const dataDir: DataDir = await openDataDir(config.dataDir);
+  const auto = config.cluster?.assignment === "auto";
+  const range = auto ? "auto" : `${config.firstShardId}-${config.lastShardId ?? "last"}`;
+  // Redis first: a wrong REDIS_URL should stop the start before anything else happens.
+  const cluster = config.cluster ? await connectCluster(config, logger) : undefined;
+  let dataDir: DataDir;
+  try {
+    dataDir = await openDataDir(config.dataDir);
+  } catch (error) {
+    await cluster?.close();
+    throw error;
+  }
   const rest = createRestClient({
     token: config.discordToken,
     url: config.rest.url,
     authorization: config.rest.authorization,
   });
   const sessionsFile = `sessions-${range}.json`;
-  const sessionStore = overrides.sessionStore ?? createFileSessionStore({
+  const sessionStore = overrides.sessionStore ?? cluster?.sessionStore ?? createFileSessionStore({
     path: `${config.dataDir}/${sessionsFile}`,
     token: config.discordToken,
     logger,
@@ -225,7 +241,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       sessionId: s.sessionId,
       resumeGatewayUrl: s.resumeGatewayUrl,
       totalShards: s.totalShards,
-      seq: queue ? queue.resumeSeq(s.shardId, s.sessionId, s.lastSeq) : s.lastSeq,
+      // In a cluster the stored sequence is the delivered one: if this host is lost for good
+      // with its journal, whoever takes the shard over has Discord replay what was not delivered.
+      seq: !queue
+        ? s.lastSeq
+        : cluster
+        ? queue.deliveredSeq(s.shardId, s.sessionId, s.lastSeq)
+        : queue.resumeSeq(s.shardId, s.sessionId, s.lastSeq),
       savedAt: Date.now(),
     }));
 
@@ -282,6 +304,90 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     return { queue, live };
   };
 
+  /** Waits until shard `shardId`'s lane holds nothing, or `ms` passed. */
+  const laneDrained = async (q: DeliveryQueue, shardId: number, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const d = q.depth(shardId);
+      if (d.memory + d.disk === 0) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  };
+
+  /**
+   * Starts the lease rounds: a shard whose lease is won starts (resuming the session stored in
+   * Redis), one lost stops at once, one handed over stops resumably, delivers what it queued
+   * (up to SHUTDOWN_DRAIN_MS) and stores its session for the next holder. Operations on one
+   * shard run one after the other.
+   */
+  const runClusterLeases = (
+    c: Cluster,
+    set: ShardSet,
+    q: DeliveryQueue,
+    info: GatewayBotInfo,
+    total: number,
+    first: number,
+    last: number,
+  ) => {
+    const ops = new Map<number, Promise<void>>();
+    const serial = (id: number, what: string, f: () => Promise<void>) => {
+      const p = (ops.get(id) ?? Promise.resolve()).then(f).catch((error) =>
+        logger.error(`${what} failed`, { shard: id, error })
+      );
+      ops.set(id, p);
+      return p;
+    };
+    const ids: number[] = [];
+    for (let id = first; id <= last; id++) ids.push(id);
+    c.runLeases(total, auto ? "auto" : ids, {
+      acquired: (id) =>
+        serial(id, "starting a leased shard", async () => {
+          const stored = await c.sessionStore.get(id).catch(() => undefined);
+          const usable = stored
+            ? usableSessions([stored], total, first, last, info.url).get(id)
+            : undefined;
+          logger.info(
+            usable ? "resuming a leased shard's stored session" : "identifying a leased shard",
+            {
+              shard: id,
+              seq: usable?.seq,
+            },
+          );
+          await addShard(set, id, usable);
+        }),
+      lost: (id, why) =>
+        void serial(id, "stopping a shard", async () => {
+          await removeShard(set, id, 3000, `lease lost: ${why}`.slice(0, 120));
+        }),
+      handOver: (id) =>
+        serial(id, "handing a shard over", async () => {
+          const session = await removeShard(set, id, 3000, "handed over to another process");
+          const drained = await laneDrained(q, id, config.shutdownDrainMs);
+          if (!session) return;
+          await c.sessionStore.save([{
+            shardId: id,
+            sessionId: session.sessionId,
+            resumeGatewayUrl: session.resumeGatewayUrl,
+            totalShards: session.totalShards,
+            seq: q.deliveredSeq(id, session.sessionId, session.lastSeq),
+            savedAt: Date.now(),
+          }]);
+          logger.info("shard handed over", { shard: id, drained });
+        }),
+      report: () => {
+        const health = set.shaper.health();
+        return set.group.status().map((r) => ({
+          id: r.shardId,
+          totalShards: total,
+          state: r.state,
+          latencyMs: r.latencyMs,
+          guilds: health.get(r.shardId)?.guilds ?? 0,
+        }));
+      },
+    });
+  };
+
   const service: Service = {
     config,
     counters,
@@ -293,13 +399,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     },
     get readyShards() {
       const ready = new Set<number>();
-      const range = stats.range;
-      if (!range) return ready;
-      for (let id = range.first; id <= range.last; id++) {
+      for (const id of live?.group.shardIds() ?? []) {
         if (!stats.downSince.has(id)) ready.add(id);
       }
       return ready;
     },
+    cluster,
+    runsShard: (shardId) => live?.group.shardIds().includes(shardId) ?? false,
     stats,
     allReady: allReady.promise,
     fatal: fatal.promise,
@@ -314,10 +420,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       });
       const stored = await sessionStore.load();
       const totalShards = chooseTotal(info, stored);
-      const first = config.firstShardId;
-      const lastShardId = config.lastShardId ?? totalShards - 1;
+      const first = auto ? 0 : config.firstShardId;
+      const lastShardId = auto ? totalShards - 1 : config.lastShardId ?? totalShards - 1;
       const owned = lastShardId - first + 1;
-      const partial = first !== 0 || lastShardId !== totalShards - 1;
+      // Several processes on Redis reshard only together (not built yet): like a partial range.
+      const partial = cluster !== undefined || first !== 0 || lastShardId !== totalShards - 1;
       stats.range = { first, last: lastShardId, total: totalShards };
       stats.info = info;
       stats.startedAt = Date.now();
@@ -340,12 +447,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
         journal,
         journalFile,
-        sessions: overrides.sessionStore
+        sessions: overrides.sessionStore || cluster
           ? undefined
           : { store: sessionStore, file: sessionsFile, own: stored },
         lastShardId,
       });
-      const sessions = usableSessions(adopted ?? stored, totalShards, first, lastShardId, info.url);
+      // In a cluster each shard's session is read when its lease is won, not at start.
+      const sessions = cluster
+        ? new Map<number, SessionRecord>()
+        : usableSessions(adopted ?? stored, totalShards, first, lastShardId, info.url);
       if (sessions.size > 0) {
         logger.info("resuming stored sessions instead of identifying", {
           resuming: sessions.size,
@@ -391,7 +501,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         batch: config.eventHandler.batch,
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
-      const defaultQueue = overrides.identifyQueue ? undefined : createIdentifyQueue({
+      const defaultQueue = overrides.identifyQueue || cluster ? undefined : createIdentifyQueue({
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         intervalMs: config.spawnShardDelayMs,
         remaining: info.sessionStartLimit.remaining,
@@ -399,7 +509,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         total: info.sessionStartLimit.total,
         logger,
       });
-      const baseQueue = overrides.identifyQueue?.(info) ?? defaultQueue!;
+      const baseQueue = overrides.identifyQueue?.(info) ??
+        cluster?.identifyQueue(info, config.spawnShardDelayMs) ?? defaultQueue!;
       // One limiter for every set: a reshard's new set shares the buckets with the old one.
       const identifyQueue = controller.identifyQueue?.(ctx, info, baseQueue) ?? baseQueue;
       const startedAt = Date.now();
@@ -409,6 +520,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         last: number,
         stored: ReadonlyMap<number, SessionRecord> | undefined,
         mode: SetMode,
+        shardIds?: readonly number[],
       ): ShardSet => {
         const common = {
           config,
@@ -419,9 +531,21 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           lastShardId: last,
           identifyQueue,
           sessions: stored,
+          shardIds,
+          // A shard whose lease this process cannot confirm neither connects nor delivers:
+          // whoever holds the lease now resumes it and has Discord replay these events.
+          mayConnect: cluster && ((id: number) => cluster.leases?.valid(id) ?? false),
           presence: presence === undefined ? undefined : () => presence,
           mode,
-          push: (event: QueuedEvent) => q.push(event),
+          push: cluster
+            ? (event: QueuedEvent) => {
+              if (cluster.leases?.valid(event.shardId)) return q.push(event);
+              counters.droppedByRule.set(
+                "lease-lost",
+                (counters.droppedByRule.get("lease-lost") ?? 0) + 1,
+              );
+            }
+            : (event: QueuedEvent) => q.push(event),
           admit,
           onFatal: (error: FatalGatewayError) => onFatal(set, error),
           onShardEvent(shardId: number, event: ShardEvent, detail?: { code?: number }) {
@@ -432,9 +556,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
               stats.closesByCode.set(code, (stats.closesByCode.get(code) ?? 0) + 1);
             }
             if (set !== live || (event !== "ready" && event !== "resumed")) return;
+            const running = cluster ? set.group.shardIds().length : owned;
             logger.info(event === "ready" ? "shard ready" : "shard resumed", {
               shard: shardId,
-              ready: `${owned - set.downSince.size}/${owned}`,
+              ready: `${running - set.downSince.size}/${running}`,
               elapsedMs: Date.now() - startedAt,
             });
             if (set.downSince.size === 0) allReady.resolve();
@@ -574,8 +699,21 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         };
       };
 
-      live = commandSet = makeSet(totalShards, lastShardId, sessions, "deliver");
+      live = commandSet = makeSet(
+        totalShards,
+        lastShardId,
+        sessions,
+        "deliver",
+        cluster ? [] : undefined,
+      );
       stats.downSince = live.downSince;
+      if (cluster) {
+        // Commands other processes pass on; the control API replaces this with its checked one.
+        cluster.handleCommands((id, command) =>
+          command.kind === "send" ? service.send(id, command.payload) : live!.group.restart(id)
+        );
+        runClusterLeases(cluster, live, q, info, totalShards, first, lastShardId);
+      }
       const mc = info.sessionStartLimit.maxConcurrency;
       resharder = createResharder({
         host: {
@@ -595,7 +733,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           sessionReserve: config.resharding.sessionReserve,
         },
         enabled: config.resharding.enabled,
-        partialRange: partial ? `${first}-${lastShardId} of ${totalShards}` : undefined,
+        partialRange: cluster
+          ? `${first}-${lastShardId} of ${totalShards} together with other processes on Redis`
+          : partial
+          ? `${first}-${lastShardId} of ${totalShards}`
+          : undefined,
         checkIntervalMs: config.resharding.checkIntervalMs,
         overlapMs: config.resharding.overlapMs,
         readyTimeoutMs: (to) =>
@@ -610,8 +752,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           soonest = Math.min(soonest, (defaultQueue?.nextSlot(b) ?? Date.now()) - Date.now());
         }
         const etaMs = Math.ceil(waiting / mc) * config.spawnShardDelayMs;
+        const running = live?.group.shardIds().length ?? owned;
         logger.info(
-          `shards ready ${owned - waiting}/${owned}, next identify in ${
+          `shards ready ${running - waiting}/${running}, next identify in ${
             (Math.max(0, soonest) / 1000).toFixed(1)
           } s, ETA ${formatDuration(etaMs)}`,
         );
@@ -665,6 +808,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       clearInterval(saveTimer);
       clearInterval(progressTimer);
       abort.abort(new Error("service stopping"));
+      // In a cluster every shard is handed over first: stopped resumably, its queued events
+      // delivered for up to SHUTDOWN_DRAIN_MS, its session stored, its lease released.
+      await cluster?.close();
       // A reshard in preparation is abandoned: the old set stays the one to resume.
       await resharder?.close();
       if (next) {
@@ -688,7 +834,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }
       ownTransport?.close?.();
       // Everything undelivered is journaled now, so sessions resume after the last event received.
-      if (live) {
+      if (live && !cluster) {
         await service.saveSessions().catch((error) =>
           logger.error("saving sessions at shutdown failed; shards will identify next time", {
             error,

@@ -16,6 +16,7 @@ import {
   type SessionRecord,
   type ShardEvent,
   type ShardGroup,
+  type ShardSession,
 } from "./gateway/mod.ts";
 import type { Logger } from "./log.ts";
 import type { GatewayBotInfo } from "./rest/mod.ts";
@@ -39,6 +40,10 @@ export interface ShardSetBaseOptions {
   lastShardId: number;
   identifyQueue: IdentifyQueue;
   sessions?: ReadonlyMap<number, SessionRecord>;
+  /** The shards started at spawn; others join with {@linkcode addShard}. @default the range */
+  shardIds?: readonly number[];
+  /** Asked before a shard connects or reconnects (a cluster lease); `false` takes it offline. */
+  mayConnect?(shardId: number): boolean;
   /** The presence to identify with (the last one set through the API). */
   presence?: () => unknown;
   mode: SetMode;
@@ -93,7 +98,7 @@ export interface ShardSet {
 export function loadedShards(set: ShardSet): number {
   const health = set.shaper.health();
   let n = 0;
-  for (let id = set.firstShardId; id <= set.lastShardId; id++) {
+  for (const id of set.group.shardIds()) {
     if (!set.downSince.has(id) && (health.get(id)?.loading ?? 0) === 0) n++;
   }
   return n;
@@ -106,12 +111,34 @@ export function guildCount(set: ShardSet): number {
   return n;
 }
 
+/** Starts one more shard of the set's range (a cluster lease won): resumes `stored` if given. */
+export function addShard(set: ShardSet, shardId: number, stored?: SessionRecord): Promise<void> {
+  if (!set.group.shardIds().includes(shardId)) set.downSince.set(shardId, Date.now());
+  return set.group.add(shardId, stored);
+}
+
+/** Stops one shard of the set (a lease lost or handed over) and returns its session. */
+export async function removeShard(
+  set: ShardSet,
+  shardId: number,
+  code: number,
+  reason: string,
+): Promise<ShardSession | undefined> {
+  const session = await set.group.remove(shardId, code, reason);
+  set.downSince.delete(shardId);
+  return session;
+}
+
 /** Creates a {@linkcode ShardSet}; its shards connect on `group.spawn()`. */
 export function createShardSet(options: ShardSetOptions): ShardSet {
   const { config, logger, controller, overrides, totalShards, firstShardId, lastShardId } = options;
   const ctx: ControllerContext = { config, logger };
   const downSince = new Map<number, number>();
-  for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
+  if (options.shardIds) {
+    for (const id of options.shardIds) downSince.set(id, Date.now());
+  } else {
+    for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
+  }
   const delivering = () => set.mode === "deliver" || set.mode === "overlap";
   const emit = (event: QueuedEvent) => {
     if (delivering()) options.push(event);
@@ -147,6 +174,8 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
     lastShardId,
     identifyQueue: options.identifyQueue,
     sessions: options.sessions,
+    shardIds: options.shardIds,
+    mayConnect: options.mayConnect,
     presence: options.presence,
     logger,
     onDispatch(dispatch, payload) {

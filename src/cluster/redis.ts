@@ -10,6 +10,14 @@ import { backoffDelay } from "../backoff.ts";
 import { redactUrl } from "../../configs.ts";
 import type { Logger } from "../log.ts";
 
+/** The first connection to Redis failed (a wrong `REDIS_URL`, Redis down at start). */
+export class RedisUnreachableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RedisUnreachableError";
+  }
+}
+
 /** The client type `connectRedis` returns (plain RESP2 commands, no modules). */
 export type RedisClient = ReturnType<typeof createClient>;
 
@@ -89,13 +97,16 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
     await withTimeout(
       client.connect(),
       options.connectTimeoutMs ?? 10_000,
-      `cannot connect to Redis at ${shown}`,
+      "no connection",
     );
   } catch (error) {
     client.destroy();
-    throw new Error(`cannot connect to Redis at ${shown}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new RedisUnreachableError(
+      `cannot connect to Redis at ${shown}: ${
+        (error as Error).message
+      }; check REDIS_URL and that Redis runs`,
+      { cause: error },
+    );
   }
   return {
     client: client as unknown as RedisClient,

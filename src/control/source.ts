@@ -12,6 +12,7 @@ import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
 import { HttpError } from "./http.ts";
+import { RemoteCommandError, type ShardCommand } from "../cluster/commands.ts";
 import type { HandlerStatus, ShardStatus, StatusHistoryPoint } from "./status_page.ts";
 
 /** One shard as the API shows it (the `/shards` and `/status` item). */
@@ -115,6 +116,25 @@ export function createControlSource(
       return { memory: 0, disk: 0 };
     }
   };
+  /** A command for a shard another process of the cluster holds: run there. */
+  const remote = async (shardId: number, command: ShardCommand) => {
+    const range = service.stats.range;
+    if (!service.cluster || !range) return false;
+    if (service.runsShard(shardId)) return false;
+    if (shardId < range.first || shardId > range.last) return false;
+    await service.cluster.forward(shardId, range.total, command).catch((error) => {
+      if (error instanceof RemoteCommandError) {
+        throw new HttpError(
+          error.status,
+          error.message,
+          error.retryAfter ? { "retry-after": error.retryAfter } : undefined,
+        );
+      }
+      throw error;
+    });
+    return true;
+  };
+
   const shard = (shardId: number) => {
     const range = service.stats.range;
     if (!range) throw new HttpError(503, "the gateway has not started yet", { "retry-after": "1" });
@@ -142,7 +162,7 @@ export function createControlSource(
     }
   };
 
-  return {
+  const source: ControlSource = {
     alive,
     handlerProblem,
     readiness() {
@@ -165,6 +185,12 @@ export function createControlSource(
           );
         }
       }
+      const clusterProblem = service.cluster?.problem();
+      if (clusterProblem) {
+        reasons.push(
+          `${clusterProblem}: running shards keep running and queue locally, but no shard starts or is taken over until Redis answers`,
+        );
+      }
       const problem = handlerProblem();
       if (problem?.kind === "unavailable") {
         reasons.push(
@@ -182,8 +208,31 @@ export function createControlSource(
       const health = service.shaper?.health();
       const reports = new Map(service.group?.status().map((r) => [r.shardId, r]));
       const out: ShardView[] = [];
+      const cluster = service.cluster;
+      const view = cluster?.view();
+      const ages = cluster?.leases?.confirmedAgo();
       for (let id = range.first; id <= range.last; id++) {
         const s = reports.get(id);
+        if (!s && view) {
+          // Held by another process (as it reported in its last lease round), or by none.
+          const r = view.get(id);
+          out.push({
+            id,
+            totalShards: range.total,
+            state: (r?.state ?? "offline") as ShardView["state"],
+            latencyMs: r?.latencyMs ?? null,
+            guilds: r?.guilds ?? 0,
+            unavailable: 0,
+            loading: 0,
+            sessionId: null,
+            lastEventAt: null,
+            eventsPerSecond: 0,
+            queue: { memory: 0, disk: 0 },
+            member: r?.member,
+            leaseAgeMs: r ? r.leaseAgeMs + (now() - r.reportedAt) : undefined,
+          });
+          continue;
+        }
         const facts = health?.get(id);
         out.push({
           id,
@@ -197,6 +246,7 @@ export function createControlSource(
           lastEventAt: facts?.lastEventAt || null,
           eventsPerSecond: rate(id),
           queue: queueDepth(id),
+          ...(cluster ? { member: cluster.memberId, leaseAgeMs: ages?.get(id) } : {}),
         });
       }
       return out;
@@ -207,29 +257,12 @@ export function createControlSource(
       return Number((BigInt(guildId) >> 22n) % BigInt(range.total));
     },
     async send(shardId, payload) {
-      const s = shard(shardId);
-      if (s.state !== "connected") {
-        throw new HttpError(
-          503,
-          `shard ${shardId} is ${s.state}; try again shortly`,
-          { "retry-after": "1" },
-        );
-      }
-      // Heartbeats (and a re-identify) must always fit: leave them their share.
-      const limit = s.commandLimit;
-      const taken = budget.take(shardId, limit);
-      if (!taken.ok) {
-        throw new HttpError(
-          429,
-          `shard ${shardId} used its ${limit} commands for this minute (Discord allows 120 per 60 s, heartbeats included)`,
-          { "retry-after": String(Math.ceil(taken.retryAfterMs / 1000)) },
-        );
-      }
-      await service.send(shardId, payload).catch(unavailable);
+      if (await remote(shardId, { kind: "send", payload })) return;
+      await localSend(shardId, payload);
     },
     async restart(shardId) {
-      shard(shardId);
-      await service.group?.restart(shardId).catch(unavailable);
+      if (await remote(shardId, { kind: "restart" })) return;
+      await localRestart(shardId);
     },
     counters: () => service.counters,
     stats: () => service.stats,
@@ -248,4 +281,36 @@ export function createControlSource(
     workers: () => service.workers(),
     close: () => clearInterval(timer),
   };
+
+  async function localSend(shardId: number, payload: { op: number; d: unknown }) {
+    const s = shard(shardId);
+    if (s.state !== "connected") {
+      throw new HttpError(
+        503,
+        `shard ${shardId} is ${s.state}; try again shortly`,
+        { "retry-after": "1" },
+      );
+    }
+    // Heartbeats (and a re-identify) must always fit: leave them their share.
+    const limit = s.commandLimit;
+    const taken = budget.take(shardId, limit);
+    if (!taken.ok) {
+      throw new HttpError(
+        429,
+        `shard ${shardId} used its ${limit} commands for this minute (Discord allows 120 per 60 s, heartbeats included)`,
+        { "retry-after": String(Math.ceil(taken.retryAfterMs / 1000)) },
+      );
+    }
+    await service.send(shardId, payload).catch(unavailable);
+  }
+
+  async function localRestart(shardId: number) {
+    shard(shardId);
+    await service.group?.restart(shardId).catch(unavailable);
+  }
+  // Commands other processes pass on for the shards this one holds, with the same checks.
+  service.cluster?.handleCommands((shardId, command) =>
+    command.kind === "send" ? localSend(shardId, command.payload) : localRestart(shardId)
+  );
+  return source;
 }

@@ -37,6 +37,10 @@ export interface ShardStatus {
   eventsPerSecond: number;
   /** Events waiting for delivery, held in memory and spilled to disk. */
   queue: { memory: number; disk: number };
+  /** In a cluster on Redis: the process holding the shard (absent: none holds it now). */
+  member?: string;
+  /** In a cluster: ms since the holder last confirmed the shard's lease. */
+  leaseAgeMs?: number;
 }
 
 /** One point of the status history (one every 5 s, last 10 minutes). */

@@ -128,11 +128,18 @@ export interface DeliveryQueue {
    * delivered or journaled, given the last `s` received: what a resume may safely name.
    */
   resumeSeq(shardId: number, session: string, lastReceived: number): number;
+  /**
+   * The sequence up to which `session`'s events of the shard reached the bot (or were dead-lettered):
+   * what a cluster stores, so that a host lost with its journal loses nothing Discord can replay.
+   */
+  deliveredSeq(shardId: number, session: string, lastReceived: number): number;
   readonly counters: DeliveryCounters;
 }
 
 interface Lane {
   id: number;
+  /** The last event of the lane that reached the bot or was dead-lettered (its session and `s`). */
+  done?: { session: string; s: number };
   mem: Deque<Durable>;
   /** Events of this lane behind `mem`: journaled and not loaded yet, or waiting to be written. */
   disk: number;
@@ -614,6 +621,11 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
   /** Removes the head of the lane (delivered, dead-lettered or already answered). */
   function finish(l: Lane, event: Durable) {
     l.mem.shift();
+    if (event.session !== undefined && event.s > 0) {
+      if (l.done?.session !== event.session || event.s > l.done.s) {
+        l.done = { session: event.session, s: event.s };
+      }
+    }
     if (l.suspect > 0) l.suspect--;
     l.strikes = 0;
     l.needsWitness = false;
@@ -1108,6 +1120,20 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
         if (e.shardId === shardId && e.session === session) return Math.min(lastReceived, e.s - 1);
       }
       return lastReceived;
+    },
+    deliveredSeq(shardId, session, lastReceived) {
+      const l = lanes.get(shardId);
+      const waiting = (l !== undefined && (l.mem.length > 0 || l.disk > 0)) ||
+        pendingSpill.some((e) => e.shardId === shardId);
+      if (!waiting) return lastReceived;
+      if (l?.done?.session === session) return Math.min(lastReceived, l.done.s);
+      if (l) {
+        for (const e of l.mem) {
+          if (e.session === session && e.s > 0) return Math.min(lastReceived, e.s - 1);
+        }
+      }
+      // Nothing of this session delivered and its events not in memory: from its start.
+      return 0;
     },
   };
 }

@@ -95,6 +95,10 @@ export interface ShardGroupOptions {
   identifyQueue: IdentifyQueue;
   /** Stored sessions to resume instead of identifying. */
   sessions?: ReadonlyMap<number, SessionRecord>;
+  /** The shards `spawn` starts; others join with `add`. @default every shard of the range */
+  shardIds?: readonly number[];
+  /** Asked before a shard connects or reconnects (a cluster lease); `false` takes it offline. */
+  mayConnect?(shardId: number): boolean;
   /** The presence (op 3 `d`) to identify with, e.g. the one set before a reshard. */
   presence?: () => unknown;
   /** Receives every dispatch (carrying `totalShards`); must not throw. */
@@ -131,12 +135,37 @@ export interface ShardGroup {
   restart(shardId: number): Promise<void>;
   /** The resumable sessions now (shards that are offline or never identified are left out). */
   sessions(): ShardSession[];
+  /** The shards the group runs now (the range, or what `add` and `remove` left). */
+  shardIds(): number[];
+  /** Starts one more shard of the range: resumes `stored` if given, else identifies. */
+  add(shardId: number, stored?: SessionRecord): Promise<void>;
+  /**
+   * Closes one shard (3000 keeps its session resumable elsewhere) and returns its session as
+   * it was at the close, so whoever takes the shard over can resume it.
+   */
+  remove(shardId: number, code: number, reason: string): Promise<ShardSession | undefined>;
+}
+
+function sessionOf(shardId: number, s: DiscordenoShard): ShardSession {
+  return {
+    shardId,
+    totalShards: s.connection.totalShards,
+    sessionId: s.sessionId!,
+    resumeGatewayUrl: s.resumeGatewayUrl,
+    lastSeq: s.previousSequenceNumber ?? 0,
+  };
 }
 
 /** Creates a {@linkcode ShardGroup} whose shards live in this thread (Discordeno's manager inside). */
 export function createShardGroup(options: ShardGroupOptions): ShardGroup {
   const { totalShards, firstShardId, lastShardId } = options;
   const abort = new AbortController();
+  const owned = new Set<number>();
+  if (options.shardIds) {
+    for (const id of options.shardIds) owned.add(id);
+  } else {
+    for (let id = firstShardId; id <= lastShardId; id++) owned.add(id);
+  }
   const gateway = createShardGateway({
     token: options.token,
     intents: options.intents,
@@ -146,6 +175,9 @@ export function createShardGroup(options: ShardGroupOptions): ShardGroup {
     lastShardId,
     identifyQueue: options.identifyQueue,
     sessions: options.sessions,
+    shardIds: [...owned],
+    // A removed shard's pending reconnect must not bring it back.
+    mayConnect: (id) => owned.has(id) && (options.mayConnect?.(id) ?? true),
     logger: options.logger.with({ totalShards }),
     signal: abort.signal,
     reconnect: options.reconnect,
@@ -162,11 +194,11 @@ export function createShardGroup(options: ShardGroupOptions): ShardGroup {
   options.customize?.manager?.(gateway);
 
   const shard = (shardId: number): DiscordenoShard => {
-    if (shardId < firstShardId || shardId > lastShardId) {
+    if (!owned.has(shardId)) {
       throw new ShardUnavailableError(
         shardId,
         "not-owned",
-        `shard ${shardId} is not in this group (${firstShardId}-${lastShardId} of ${totalShards})`,
+        `shard ${shardId} is not run by this group (${firstShardId}-${lastShardId} of ${totalShards})`,
       );
     }
     const s = gateway.shards.get(shardId);
@@ -191,7 +223,7 @@ export function createShardGroup(options: ShardGroupOptions): ShardGroup {
     },
     status() {
       const out: ShardReport[] = [];
-      for (let id = firstShardId; id <= lastShardId; id++) {
+      for (const id of [...owned].sort((a, b) => a - b)) {
         const s = gateway.shards.get(id);
         out.push({
           shardId: id,
@@ -224,16 +256,32 @@ export function createShardGroup(options: ShardGroupOptions): ShardGroup {
     sessions() {
       const out: ShardSession[] = [];
       for (const [id, s] of gateway.shards) {
-        if (!s.sessionId || s.state === ShardState.Offline) continue;
-        out.push({
-          shardId: id,
-          totalShards,
-          sessionId: s.sessionId,
-          resumeGatewayUrl: s.resumeGatewayUrl,
-          lastSeq: s.previousSequenceNumber ?? 0,
-        });
+        if (!owned.has(id) || !s.sessionId || s.state === ShardState.Offline) continue;
+        out.push(sessionOf(id, s));
       }
       return out;
+    },
+    shardIds: () => [...owned].sort((a, b) => a - b),
+    async add(shardId, stored) {
+      if (shardId < firstShardId || shardId > lastShardId) {
+        throw new RangeError(`shard ${shardId} is outside ${firstShardId}-${lastShardId}`);
+      }
+      if (owned.has(shardId)) return;
+      owned.add(shardId);
+      // A shard removed earlier is built afresh (its old object may still be closing).
+      gateway.shards.delete(shardId);
+      await gateway.spawnShard(shardId, stored);
+    },
+    async remove(shardId, code, reason) {
+      if (!owned.delete(shardId)) return undefined;
+      const s = gateway.shards.get(shardId);
+      if (!s) return undefined;
+      const session = s.sessionId ? sessionOf(shardId, s) : undefined;
+      gateway.shards.delete(shardId);
+      s.stopHeartbeating();
+      await s.close(code, reason).catch(() => {});
+      s.state = ShardState.Offline;
+      return session;
     },
   };
 }

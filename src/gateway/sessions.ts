@@ -80,7 +80,7 @@ export function createFileSessionStore(options: FileSessionStoreOptions): Sessio
       }
       const good: SessionRecord[] = [];
       for (const r of data.sessions) {
-        if (isRecord(r)) good.push(r);
+        if (isSessionRecord(r)) good.push(r);
         else log.warn("ignoring a malformed session record", { record: JSON.stringify(r) });
       }
       return good;
@@ -121,7 +121,8 @@ export async function syncDirectory(dir: string): Promise<void> {
   handle?.close();
 }
 
-function isRecord(r: unknown): r is SessionRecord {
+/** Whether `r` is a well-formed {@linkcode SessionRecord}. */
+export function isSessionRecord(r: unknown): r is SessionRecord {
   const x = r as SessionRecord;
   return typeof x === "object" && x !== null && Number.isInteger(x.shardId) && x.shardId >= 0 &&
     typeof x.sessionId === "string" && x.sessionId.length > 0 &&

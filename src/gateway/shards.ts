@@ -47,6 +47,13 @@ export interface ShardGatewayOptions {
   onShardCreated?(shard: DiscordenoShard): void;
   /** Stored sessions to resume at spawn instead of identifying (not bound by the identify queue). */
   sessions?: ReadonlyMap<number, SessionRecord>;
+  /** The shards `spawnShards` starts (others join with `spawnShard`). @default the whole range */
+  shardIds?: readonly number[];
+  /**
+   * Asked before a shard identifies, resumes or reconnects: `false` takes it offline instead
+   * (a cluster lease this process can no longer confirm). @default always true
+   */
+  mayConnect?(shardId: number): boolean;
   /** Receives every dispatch; must not throw (errors are logged). */
   onDispatch(dispatch: GatewayDispatch, payload: DispatchPayload): void;
   /** A close code that must stop the process (4004, 4010-4014). */
@@ -70,6 +77,12 @@ export type ShardEvent =
   | "ready"
   | "resumed"
   | "disconnected";
+
+/** Discordeno's manager with one addition: starting a single shard of the range. */
+export type ShardGateway = GatewayManager & {
+  /** Resumes `stored` (when given) or identifies one shard of the range. */
+  spawnShard(shardId: number, stored?: SessionRecord): Promise<void>;
+};
 
 /** A parsed dispatch as Discord sent it (snake_case). */
 export interface DispatchPayload {
@@ -96,7 +109,7 @@ const RESUME_URL_FALLBACK_AFTER = 2;
  *
  * The returned manager's methods stay plain properties: a controller may replace any of them.
  */
-export function createShardGateway(options: ShardGatewayOptions): GatewayManager {
+export function createShardGateway(options: ShardGatewayOptions): ShardGateway {
   const { info, logger, signal } = options;
   const totalShards = options.totalShards ?? info.shards;
   const firstShardId = options.firstShardId ?? 0;
@@ -166,25 +179,31 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
     await shard.identify();
   };
 
+  const spawnShard = (id: number, stored?: SessionRecord): Promise<void> => {
+    if (id < firstShardId || id > lastShardId) {
+      return Promise.reject(
+        new RangeError(`shard ${id} is outside ${firstShardId}-${lastShardId}`),
+      );
+    }
+    if (!stored) {
+      const maxConcurrency = gateway.connection.sessionStartLimit.maxConcurrency;
+      return gateway.tellWorkerToIdentify(gateway.calculateWorkerId(id), id, id % maxConcurrency);
+    }
+    const shard = buildShard(id);
+    gateway.shards.set(id, shard);
+    shard.sessionId = stored.sessionId;
+    shard.previousSequenceNumber = stored.seq;
+    shard.resumeGatewayUrl = stored.resumeGatewayUrl;
+    logger.debug("resuming a stored session", { shard: id, seq: stored.seq });
+    return shard.resume();
+  };
+
   gateway.spawnShards = async () => {
-    const ids: number[] = [];
-    for (let id = gateway.firstShardId; id <= gateway.lastShardId; id++) ids.push(id);
-    const maxConcurrency = gateway.connection.sessionStartLimit.maxConcurrency;
-    // All at once: resumes need no identify slot, and the identify queue orders the
-    // rest per bucket, FIFO by shard id.
-    await Promise.all(ids.map((id) => {
-      const stored = options.sessions?.get(id);
-      if (!stored) {
-        return gateway.tellWorkerToIdentify(gateway.calculateWorkerId(id), id, id % maxConcurrency);
-      }
-      const shard = buildShard(id);
-      gateway.shards.set(id, shard);
-      shard.sessionId = stored.sessionId;
-      shard.previousSequenceNumber = stored.seq;
-      shard.resumeGatewayUrl = stored.resumeGatewayUrl;
-      logger.debug("resuming a stored session", { shard: id, seq: stored.seq });
-      return shard.resume();
-    }));
+    const ids: number[] = options.shardIds ? [...options.shardIds] : [];
+    if (!options.shardIds) {
+      for (let id = gateway.firstShardId; id <= gateway.lastShardId; id++) ids.push(id);
+    }
+    await Promise.all(ids.map((id) => spawnShard(id, options.sessions?.get(id))));
   };
 
   signal?.addEventListener("abort", () => {
@@ -194,7 +213,7 @@ export function createShardGateway(options: ShardGatewayOptions): GatewayManager
       if (shard.socket?.readyState === WebSocket.CONNECTING) shard.socket.close();
     }
   }, { once: true });
-  return gateway;
+  return Object.assign(gateway, { spawnShard });
 }
 
 /** Wraps one shard's methods; kept separate so tests and a worker can reuse it. */
@@ -209,10 +228,22 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
 
   const baseIdentify = shard.identify.bind(shard);
   let ticket: IdentifyTicket | undefined;
+  const mayConnect = options.mayConnect ?? (() => true);
+  /** A shard this process may no longer run goes offline instead of connecting. */
+  const fenced = (what: string): boolean => {
+    if (mayConnect(shard.id)) return false;
+    log.warn(`not ${what}: this process no longer holds the shard's lease`);
+    shard.stopHeartbeating();
+    shard.state = ShardState.Offline;
+    return true;
+  };
   shard.identify = async () => {
+    if (fenced("identifying")) return;
     onShardEvent?.(shard.id, "identifying");
     ticket?.sent();
     ticket = await identifyQueue.wait(shard.id, signal);
+    // The wait can be long: the lease may have gone meanwhile.
+    if (fenced("identifying")) return ticket.sent();
     log.debug("identifying");
     try {
       await baseIdentify();
@@ -236,6 +267,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
   const baseResume = shard.resume.bind(shard);
   shard.resume = async () => {
     signal?.throwIfAborted();
+    if (fenced("resuming")) return;
     await baseResume();
   };
 
@@ -251,7 +283,7 @@ function patchShard(shard: DiscordenoShard, options: ShardGatewayOptions): void 
       onFatal(new FatalGatewayError(shard.id, close.code, reason, close.reason));
       return;
     }
-    if (signal?.aborted && action !== "local") {
+    if ((signal?.aborted || !mayConnect(shard.id)) && action !== "local") {
       // Stopping: tidy up, never reconnect.
       shard.socket = undefined;
       shard.stopHeartbeating();

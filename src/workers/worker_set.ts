@@ -307,6 +307,15 @@ export function createWorkerShardSet(
     totalShards,
     firstShardId,
     lastShardId,
+    shardIds() {
+      const ids: number[] = [];
+      for (let id = firstShardId; id <= lastShardId; id++) ids.push(id);
+      return ids;
+    },
+    // The set's shards are fixed on worker threads; config.ts refuses REDIS_URL with workers.
+    add: () => Promise.reject(new Error("shards on worker threads cannot be added one by one")),
+    remove: () =>
+      Promise.reject(new Error("shards on worker threads cannot be removed one by one")),
     spawn() {
       for (const h of handles) {
         h.spawned = true;

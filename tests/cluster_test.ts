@@ -1,0 +1,115 @@
+/**
+ * Several gateway processes on one Redis (`REDIS_URL`, `SHARD_ASSIGNMENT=auto`): shards spread
+ * over the members, move by graceful hand-over when one joins, are taken over by resume when one
+ * leaves, commands reach the holder, and nothing the simulator sent is lost on the way.
+ * @module
+ */
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { type Member, shareOf, startClusterRig } from "./helpers/cluster_rig.ts";
+import { until } from "./helpers/wait.ts";
+import { createControlSource } from "../src/control/source.ts";
+
+const SHARDS = 4;
+
+/** Message sequence numbers the simulator sent per shard, and whether the handler got each. */
+function missing(
+  sent: Map<number, number[]>,
+  received: { shardId: number; data: { t: string; s: number } }[],
+): string[] {
+  const got = new Set(
+    received.filter((e) => e.data.t === "MESSAGE_CREATE").map((e) => `${e.shardId}:${e.data.s}`),
+  );
+  const out: string[] = [];
+  for (const [shard, seqs] of sent) {
+    for (const s of seqs) if (!got.has(`${shard}:${s}`)) out.push(`${shard}:${s}`);
+  }
+  return out;
+}
+
+Deno.test("cluster: two members share the shards, hand over on join and take over on leave, losing nothing", async () => {
+  const rig = await startClusterRig({ sim: { shards: SHARDS, maxConcurrency: 1, guilds: 16 } });
+  const members: Member[] = [];
+  const sent = new Map<number, number[]>();
+  const emit = () => {
+    for (let shard = 0; shard < SHARDS; shard++) {
+      const s = rig.sim.emitMessageCreate(shard, {}).s;
+      if (s !== null && s !== undefined) sent.set(shard, [...(sent.get(shard) ?? []), s]);
+    }
+  };
+  let emitting = true;
+  try {
+    members.push(await rig.startMember("m0"));
+    await until(() => rig.sim.connectedShards().length === SHARDS, "m0 runs every shard");
+    assertEquals(shareOf(members, SHARDS), [SHARDS]);
+    // Traffic all along: the moves below must not lose any of it.
+    const traffic = (async () => {
+      while (emitting) {
+        if (rig.sim.connectedShards().length === SHARDS) emit();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    members.push(await rig.startMember("m1"));
+    await until(
+      () =>
+        shareOf(members, SHARDS).join() === "2,2" &&
+        rig.sim.connectedShards().length === SHARDS,
+      "the shards spread 2 and 2",
+      30_000,
+    );
+    // Moved by resume: the shards identified once, at the start.
+    assertEquals(rig.sim.identifies.filter((i) => i.accepted).length, SHARDS);
+    assert(rig.sim.resumes.filter((r) => r.accepted).length >= 2, "the moved shards resumed");
+
+    // A command for a shard the other member holds reaches it.
+    const onM1 = [0, 1, 2, 3].find((id) => members[1].service.runsShard(id))!;
+    const source = createControlSource(members[0].service, { alive: () => true });
+    try {
+      const before = rig.sim.received.filter((r) => r.op === 3 && r.shardId === onM1).length;
+      await source.send(onM1, {
+        op: 3,
+        d: { since: null, activities: [], status: "idle", afk: false },
+      });
+      await until(
+        () => rig.sim.received.filter((r) => r.op === 3 && r.shardId === onM1).length > before,
+        "the presence reached the shard on the other member",
+      );
+      // /shards on either member shows the whole cluster, as of the last lease round.
+      await until(
+        () =>
+          source.shards().filter((v) => v.member === "m1" && v.state === "connected").length === 2,
+        "m0's /shards shows m1's two shards",
+      );
+      assertEquals(source.shards().filter((v) => v.member === "m0").length, 2);
+    } finally {
+      source.close();
+    }
+
+    // m0 leaves cleanly: m1 takes its shards over by resume.
+    await members[0].service.stop(2000);
+    members.shift();
+    await until(
+      () =>
+        shareOf(members, SHARDS).join() === String(SHARDS) &&
+        rig.sim.connectedShards().length === SHARDS,
+      "m1 runs every shard",
+      30_000,
+    );
+    assertEquals(rig.sim.identifies.filter((i) => i.accepted).length, SHARDS);
+    emitting = false;
+    await traffic;
+    emit();
+    const total = [...sent.values()].reduce((n, v) => n + v.length, 0);
+    assert(total >= SHARDS * 10, `traffic flowed during the moves (${total} messages)`);
+    await until(
+      () => missing(sent, rig.handler.events as never).length === 0,
+      "every message delivered",
+      20_000,
+    ).catch((error) => {
+      throw new Error(`${error.message}: missing ${missing(sent, rig.handler.events as never)}`);
+    });
+  } finally {
+    emitting = false;
+    await rig.close();
+  }
+});
