@@ -4,7 +4,8 @@
  * the lease's expiry is moved to `intervalMs` after that moment (compare-and-expire: only the
  * holder can), so no two processes identify in one bucket within the window, and a holder
  * that dies frees the bucket by expiry. The session-start budget is read from one process's
- * `GET /gateway/bot` into Redis and counted down there, so a fleet restart cannot overspend it.
+ * `GET /gateway/bot` into Redis (the lowest reading wins) and counted down there, so a fleet
+ * restart cannot overspend it.
  * Without Redis nothing identifies (fail closed); resumes do not need the limiter.
  * @module
  */
@@ -26,6 +27,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+
+/**
+ * Seeds KEYS[1] with this process's reading ARGV[1] (expiring at Discord's reset, ARGV[2] ms):
+ * when absent, or when the reading is lower. A reading counts every identify made before it;
+ * the cluster's count may be older, so the lower of the two is the safe one.
+ */
+const SEED_SESSION_STARTS = `
+local left = redis.call('GET', KEYS[1])
+local reading = tonumber(ARGV[1])
+if left == false then
+  redis.call('SET', KEYS[1], reading, 'PX', ARGV[2])
+elseif reading < tonumber(left) then
+  redis.call('SET', KEYS[1], reading, 'KEEPTTL')
+end
+return 1`;
 
 /**
  * Takes one session start from KEYS[1]; creates the budget from ARGV[1] (remaining) expiring
@@ -82,6 +98,14 @@ export function createRedisIdentifyQueue(
   let failing = false;
   const bucketKey = (b: number) => `${base}identify:${b}`;
   const budgetKey = `${base}session-start`;
+  const seeded = client.eval(SEED_SESSION_STARTS, {
+    keys: [budgetKey],
+    arguments: [String(options.remaining), String(options.resetAfterMs)],
+  }).catch((error) =>
+    log.warn("could not record this process's session-start reading in Redis", {
+      error: (error as Error).message,
+    })
+  );
 
   /** Runs a Redis call until it answers; logs an outage once. Identifies wait meanwhile. */
   const retrying = async <T>(what: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
@@ -162,6 +186,7 @@ export function createRedisIdentifyQueue(
       const ticket = Promise.withResolvers<IdentifyTicket>();
       const turn = previous.catch(() => {}).then(async () => {
         let token: string;
+        await seeded;
         try {
           token = await takeSessionStart(b, await acquire(b, signal), signal);
         } catch (error) {
