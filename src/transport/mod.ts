@@ -4,3 +4,4 @@
  */
 export * from "./http.ts";
 export * from "./http1.ts";
+export * from "./redis_streams.ts";
