@@ -332,18 +332,21 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   ) => {
     const ops = new Map<number, Promise<void>>();
     const serial = (id: number, what: string, f: () => Promise<void>) => {
-      const p = (ops.get(id) ?? Promise.resolve()).then(f).catch((error) =>
-        logger.error(`${what} failed`, { shard: id, error })
-      );
-      ops.set(id, p);
-      return p;
+      const p = (ops.get(id) ?? Promise.resolve()).then(f);
+      ops.set(id, p.catch(() => {}));
+      return p.catch((error) => {
+        logger.error(`${what} failed`, { shard: id, error });
+        throw error;
+      });
     };
     const ids: number[] = [];
     for (let id = first; id <= last; id++) ids.push(id);
     c.runLeases(total, auto ? "auto" : ids, {
       acquired: (id) =>
         serial(id, "starting a leased shard", async () => {
-          const stored = await c.sessionStore.get(id).catch(() => undefined);
+          // Unreadable (Redis hiccup): fail, so the lease is released and claimed again later,
+          // rather than identify and give up the session Discord would replay from.
+          const stored = await c.sessionStore.get(id);
           const usable = stored
             ? usableSessions([stored], total, first, last, info.url).get(id)
             : undefined;
@@ -359,7 +362,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       lost: (id, why) =>
         void serial(id, "stopping a shard", async () => {
           await removeShard(set, id, 3000, `lease lost: ${why}`.slice(0, 120));
-        }),
+        }).catch(() => {}),
       handOver: (id) =>
         serial(id, "handing a shard over", async () => {
           const session = await removeShard(set, id, 3000, "handed over to another process");

@@ -66,6 +66,17 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** `p`, or a rejection after `ms` (`p` goes on unobserved). */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Connects to Redis and builds the cluster parts; throws with the URL (redacted) when unreachable. */
 export async function connectCluster(config: Config, logger: Logger): Promise<Cluster> {
   const c = config.cluster;
@@ -158,9 +169,14 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
           leaseAgeMs: ages.get(s.id) ?? 0,
           reportedAt: now,
         }));
-        await client.set(statusKey(memberId), JSON.stringify(report), { PX: c.leaseMs * 3 })
-          .catch(() => {});
-        await refreshView(totalShards).catch(() => {});
+        // Bounded like the lease round: a Redis that hangs must not stop the next rounds.
+        await bounded(
+          (async () => {
+            await client.set(statusKey(memberId), JSON.stringify(report), { PX: c.leaseMs * 3 });
+            await refreshView(totalShards);
+          })(),
+          Math.max(100, Math.floor(c.leaseMs / 3)),
+        ).catch(() => {});
       };
       // Rounds never overlap: a slow Redis delays the next one instead of piling them up.
       const schedule = () => {

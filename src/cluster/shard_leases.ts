@@ -68,6 +68,7 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
   const { store, memberId, totalShards, leaseMs, leaseKey, hooks, logger } = options;
   const now = options.now ?? Date.now;
   const margin = options.marginMs ?? Math.max(200, Math.floor(leaseMs / 10));
+  const roundTimeoutMs = Math.max(100, Math.floor(leaseMs / 3));
   const fixed = options.assignment === "auto" ? undefined : [...options.assignment];
   const log = logger.with({ component: "leases", member: memberId });
   const startedAt = now();
@@ -78,6 +79,7 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
   let problem: string | undefined;
   let rounds = 0;
   let leaving = false;
+  let pending: Promise<void> | undefined;
 
   const lose = (id: number, why: string) => {
     if (!held.delete(id)) return;
@@ -152,7 +154,9 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
     const quota = fixed ? free.length : claimQuota;
     for (const id of claimOrder(free).slice(0, quota)) {
       const at = now();
+      if (held.has(id) || busy.has(id)) continue;
       if (await store.claim(leaseKey(id), memberId, leaseMs)) {
+        if (held.has(id) || busy.has(id)) continue;
         log.info("shard lease taken", { shard: id });
         // Started in the background: a resume or an identify wait must not stall the round.
         take(id, at);
@@ -200,8 +204,23 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
 
   return {
     async tick() {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        await round();
+        // A round that never came back (a hung store) is not run twice: its late answers
+        // could otherwise race a new round's.
+        if (pending) throw new Error("the previous round has had no answer yet");
+        pending = round().finally(() => pending = undefined);
+        // A store that stops answering without closing the connection (a partition, a paused
+        // Redis) must not stall the rounds: the deadlines below are checked whatever it does.
+        await Promise.race([
+          pending,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`no answer within ${roundTimeoutMs} ms`)),
+              roundTimeoutMs,
+            );
+          }),
+        ]);
       } catch (error) {
         const message = (error as Error).message ?? String(error);
         if (problem === undefined) {
@@ -211,6 +230,7 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
         }
         problem = `cluster store unreachable: ${message}`;
       } finally {
+        clearTimeout(timer);
         rounds++;
       }
       // A lease not confirmed in time is given up, store or no store (auto only: a fixed
