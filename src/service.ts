@@ -7,7 +7,7 @@
 import type { Config } from "../configs.ts";
 import type { GatewayManager } from "../deps.ts";
 import { adoptOtherRanges } from "./adopt_ranges.ts";
-import { type Cluster, connectCluster } from "./cluster/mod.ts";
+import { type Cluster, connectCluster, type LeaseHandle } from "./cluster/mod.ts";
 import type { Controller } from "./controller.ts";
 import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import {
@@ -41,6 +41,7 @@ import type { Logger } from "./log.ts";
 import {
   createOverlapDedupe,
   createResharder,
+  needsReshard,
   type OverlapDedupe,
   type PreparedSet,
   type ReshardAnswer,
@@ -233,6 +234,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   let resharder: Resharder | undefined;
   /** The last presence set through the API (op 3 `d`), for a new set's identify. */
   let presence: unknown;
+  /** In a cluster: the live set's leases, and a reshard this process follows (not leads). */
+  let liveLeases: LeaseHandle | undefined;
+  let following:
+    | { id: string; prepared: PreparedSet; phase: "prepare" | "overlap" | "switch" }
+    | undefined;
+  let followTimer: ReturnType<typeof setInterval> | undefined;
+  let checkTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Resumable sessions of the live set; `seq` never passes what was delivered or journaled. */
   const currentSessions = (): SessionRecord[] =>
@@ -329,7 +337,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     total: number,
     first: number,
     last: number,
-  ) => {
+    ids: readonly number[] | "auto",
+  ): LeaseHandle => {
     const ops = new Map<number, Promise<void>>();
     const serial = (id: number, what: string, f: () => Promise<void>) => {
       const p = (ops.get(id) ?? Promise.resolve()).then(f);
@@ -339,14 +348,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         throw error;
       });
     };
-    const ids: number[] = [];
-    for (let id = first; id <= last; id++) ids.push(id);
-    c.runLeases(total, auto ? "auto" : ids, {
+    return c.runLeases(total, ids, {
       acquired: (id) =>
         serial(id, "starting a leased shard", async () => {
           // Unreadable (Redis hiccup): fail, so the lease is released and claimed again later,
           // rather than identify and give up the session Discord would replay from.
-          const stored = await c.sessionStore.get(id);
+          const stored = await c.sessionStore.get(id, total);
           const usable = stored
             ? usableSessions([stored], total, first, last, info.url).get(id)
             : undefined;
@@ -386,9 +393,135 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           state: r.state,
           latencyMs: r.latencyMs,
           guilds: health.get(r.shardId)?.guilds ?? 0,
+          loading: health.get(r.shardId)?.loading ?? 0,
         }));
       },
     });
+  };
+
+  /** How long the reshard lead lasts unless renewed (the leader renews it every third). */
+  const leadMs = Math.max(30_000, 3 * (config.cluster?.leaseMs ?? 0));
+
+  /** Guilds of the live set: this process's shards, and in a cluster the others' reports. */
+  const clusterGuilds = () => {
+    let n = guildCount(live!);
+    if (cluster) { for (const r of cluster.view(live!.totalShards).values()) n += r.guilds; }
+    return n;
+  };
+
+  /**
+   * The reshard as the process that planned it runs it: every step is written to Redis for the
+   * others to follow (`followClusterReshard`), and its own share runs like theirs.
+   */
+  const leadClusterReshard = (
+    c: Cluster,
+    to: number,
+    start: (to: number, leader: boolean) => PreparedSet,
+  ): PreparedSet => {
+    const id = crypto.randomUUID();
+    const from = live!.totalShards;
+    let failure: string | undefined;
+    const write = (
+      phase: "prepare" | "overlap" | "switch" | "done" | "abandoned",
+      error?: string,
+    ) =>
+      c.setReshardState({ id, from, to, phase, leader: c.memberId, error, at: Date.now() })
+        .catch((e) => {
+          failure ??= `cannot write the reshard state to Redis: ${(e as Error).message}`;
+        });
+    const local = start(to, true);
+    const written = write("prepare");
+    const keep = setInterval(() => {
+      c.lead(leadMs).then((r) => {
+        if (!r.ok) failure ??= `${r.holder} took the reshard lead over`;
+      }).catch(() => {});
+    }, Math.floor(leadMs / 3));
+    const end = () => {
+      clearInterval(keep);
+      c.unlead();
+    };
+    logger.info("leading a reshard of the cluster", { from, to });
+    return {
+      progress: local.progress,
+      failure: () => failure ?? local.failure(),
+      overlap() {
+        local.overlap();
+        write("overlap");
+      },
+      async promote() {
+        await written;
+        await write("switch");
+        await local.promote();
+      },
+      settle() {
+        const deduped = local.settle();
+        write("done").then(() => c.forgetSessions(from)).catch(() => {});
+        end();
+        return deduped;
+      },
+      async abandon() {
+        await write("abandoned", failure ?? "abandoned by the leader");
+        end();
+        await local.abandon();
+      },
+    };
+  };
+
+  /**
+   * Follows a reshard another process leads: starts this process's share of the new set, then
+   * overlaps, switches and settles as the leader's state in Redis says, in that order even if a
+   * step was missed. A leader that vanished before the switch ends it (abandoned here).
+   */
+  const followClusterReshard = async (
+    c: Cluster,
+    start: (to: number, leader: boolean) => PreparedSet,
+  ) => {
+    if (stopped || !live) return;
+    let st;
+    try {
+      st = await c.reshardState();
+    } catch {
+      return; // Redis unreachable: try next round
+    }
+    if (!st || st.leader === c.memberId) return;
+    const f = following;
+    if (f && f.id !== st.id) {
+      await f.prepared.abandon().catch(() => {});
+      following = undefined;
+      return;
+    }
+    if (!f) {
+      if ((st.phase !== "prepare" && st.phase !== "overlap") || live.totalShards !== st.from) {
+        return;
+      }
+      logger.info("following a reshard of the cluster", {
+        from: st.from,
+        to: st.to,
+        leader: st.leader,
+      });
+      following = { id: st.id, prepared: start(st.to, false), phase: "prepare" };
+      return;
+    }
+    const leader = await c.leader().catch(() => st.leader);
+    if (st.phase === "abandoned" || (f.phase !== "switch" && leader !== st.leader)) {
+      logger.warn("the cluster's reshard was abandoned; the old set stays", { reason: st.error });
+      await f.prepared.abandon().catch(() => {});
+      following = undefined;
+      return;
+    }
+    if (st.phase !== "prepare" && f.phase === "prepare") {
+      f.prepared.overlap();
+      f.phase = "overlap";
+    }
+    if ((st.phase === "switch" || st.phase === "done") && f.phase === "overlap") {
+      f.phase = "switch";
+      await f.prepared.promote();
+    }
+    if (st.phase === "done" && f.phase === "switch") {
+      f.prepared.settle();
+      following = undefined;
+      logger.info("the cluster's reshard is done", { to: st.to });
+    }
   };
 
   const service: Service = {
@@ -422,7 +555,19 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         ...options.restRetry,
       });
       const stored = await sessionStore.load();
-      const totalShards = chooseTotal(info, stored);
+      // Every process of a cluster runs the same count: the first one's choice, or the last reshard's.
+      const totalShards = cluster
+        ? await cluster.agreeTotal(chooseTotal(info, stored))
+        : chooseTotal(info, stored);
+      if (cluster && config.totalShards !== undefined && config.totalShards !== totalShards) {
+        logger.warn(
+          "TOTAL_SHARDS differs from the shard count the cluster runs; running the cluster's",
+          {
+            configured: config.totalShards,
+            cluster: totalShards,
+          },
+        );
+      }
       const first = auto ? 0 : config.firstShardId;
       const lastShardId = auto ? totalShards - 1 : config.lastShardId ?? totalShards - 1;
       const owned = lastShardId - first + 1;
@@ -537,12 +682,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           shardIds,
           // A shard whose lease this process cannot confirm neither connects nor delivers:
           // whoever holds the lease now resumes it and has Discord replay these events.
-          mayConnect: cluster && ((id: number) => cluster.leases?.valid(id) ?? false),
+          mayConnect: cluster && ((id: number) => cluster.leasesFor(total)?.valid(id) ?? false),
           presence: presence === undefined ? undefined : () => presence,
           mode,
           push: cluster
             ? (event: QueuedEvent) => {
-              if (cluster.leases?.valid(event.shardId)) return q.push(event);
+              if (cluster.leasesFor(total)?.valid(event.shardId)) return q.push(event);
               counters.droppedByRule.set(
                 "lease-lost",
                 (counters.droppedByRule.get("lease-lost") ?? 0) + 1,
@@ -607,7 +752,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           next.failure = error.message;
           return;
         }
-        if (error.code === 4011 && config.resharding.enabled && !partial) {
+        if (error.code === 4011 && config.resharding.enabled && (!partial || auto)) {
           logger.warn("Discord refused a shard with 4011 (too many guilds): resharding", {
             shard: error.shardId,
           });
@@ -625,7 +770,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
       const requestAfter4011 = () => {
         if (stopped) return;
-        resharder!.request({ reason: "4011" }).then((answer) => {
+        service.reshard({ reason: "4011" }).then((answer) => {
           // 409: a reshard is already running, which is what 4011 asks for.
           if (answer.status === 202 || answer.status === 409) return;
           logger.error("cannot reshard after 4011; trying again in a minute", {
@@ -636,16 +781,33 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         });
       };
 
-      const prepare = (to: number): PreparedSet => {
+      /**
+       * Starts a new set of `to` shards beside the live one and returns the steps of the
+       * switch. In a cluster each process runs its share of the new set (its leases), and
+       * `leader` says whether this process planned the reshard (it announces the result).
+       */
+      const startNext = (to: number, leader = true): PreparedSet => {
         dedupe = createOverlapDedupe({ windowMs: 2 * config.resharding.overlapMs });
         // The live set's dispatches are remembered too, so the new set never doubles one.
         live!.mode = "overlap";
-        const set = makeSet(to, to - 1, undefined, "observe");
-        const state: { set: ShardSet; failure?: string } = { set };
+        const set = makeSet(to, to - 1, undefined, "observe", cluster ? [] : undefined);
+        const state: { set: ShardSet; failure?: string; leases?: LeaseHandle } = { set };
         next = state;
-        set.group.spawn().catch((error) => {
-          state.failure ??= `spawning the new shards failed: ${(error as Error).message}`;
-        });
+        if (cluster) {
+          // Aligned with the old set when the new count is a multiple of the old one: new shard
+          // n gets the guilds of old shard n % from, so both copies of a dispatch reach the same
+          // process and its dedupe. Otherwise spread like any set (copies may then both arrive).
+          const from = live!.totalShards;
+          const mine = new Set(live!.group.shardIds());
+          const ids: number[] | "auto" = to % from === 0
+            ? Array.from({ length: to }, (_, n) => n).filter((n) => mine.has(n % from))
+            : "auto";
+          state.leases = runClusterLeases(cluster, set, q, info, to, 0, to - 1, ids);
+        } else {
+          set.group.spawn().catch((error) => {
+            state.failure ??= `spawning the new shards failed: ${(error as Error).message}`;
+          });
+        }
         const closeSet = async (s: ShardSet, code: number, reason: string) => {
           s.mode = "closed";
           await s.group.stop(code, reason).catch((error) =>
@@ -654,7 +816,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           s.shaper.close();
         };
         return {
-          progress: () => ({ ready: loadedShards(set), total: to }),
+          progress() {
+            if (!cluster) return { ready: loadedShards(set), total: to };
+            // Every process's share: its own, and what the others reported last round.
+            let ready = loadedShards(set);
+            for (const r of cluster.view(to).values()) {
+              if (r.state === "connected" && r.loading === 0) ready++;
+            }
+            return { ready: Math.min(ready, to), total: to };
+          },
           failure: () => state.failure,
           overlap() {
             set.mode = "overlap";
@@ -662,25 +832,30 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           },
           async promote() {
             const old = live!;
+            const oldLeases = liveLeases;
             live = set;
+            liveLeases = state.leases;
             next = undefined;
-            stats.range = { first, last: to - 1, total: to };
+            stats.range = { first: 0, last: to - 1, total: to };
             stats.downSince = set.downSince;
             // Its sessions end (1000): the new set owns the guilds now.
             await closeSet(old, 1000, "resharded");
-            q.push({
-              shardId: first,
-              totalShards: to,
-              t: SYNTHETIC_EVENTS.resharded,
-              s: 0,
-              receivedAt: Date.now(),
-              raw: JSON.stringify({
-                op: 0,
+            await oldLeases?.stop("release");
+            if (leader) {
+              q.push({
+                shardId: first,
+                totalShards: to,
                 t: SYNTHETIC_EVENTS.resharded,
-                s: null,
-                d: { from: old.totalShards, to },
-              }),
-            });
+                s: 0,
+                receivedAt: Date.now(),
+                raw: JSON.stringify({
+                  op: 0,
+                  t: SYNTHETIC_EVENTS.resharded,
+                  s: null,
+                  d: { from: old.totalShards, to },
+                }),
+              });
+            }
             // One atomic write replaces the old set's sessions with the new set's.
             await service.saveSessions().catch((error) =>
               logger.error("saving the new set's sessions failed", { error })
@@ -698,9 +873,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             dedupe = undefined;
             if (live!.mode === "overlap") live!.mode = "deliver";
             await closeSet(set, 1000, "reshard abandoned");
+            await state.leases?.stop("release");
           },
         };
       };
+      const prepare = (to: number): PreparedSet =>
+        cluster ? leadClusterReshard(cluster, to, startNext) : startNext(to);
 
       live = commandSet = makeSet(
         totalShards,
@@ -715,12 +893,27 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         cluster.handleCommands((id, command) =>
           command.kind === "send" ? service.send(id, command.payload) : live!.group.restart(id)
         );
-        runClusterLeases(cluster, live, q, info, totalShards, first, lastShardId);
+        const ids: number[] = [];
+        for (let id = first; id <= lastShardId; id++) ids.push(id);
+        liveLeases = runClusterLeases(
+          cluster,
+          live,
+          q,
+          info,
+          totalShards,
+          first,
+          lastShardId,
+          auto ? "auto" : ids,
+        );
+        followTimer = setInterval(
+          () => void followClusterReshard(cluster, startNext),
+          Math.max(100, Math.floor(config.cluster!.leaseMs / 3)),
+        );
       }
       const mc = info.sessionStartLimit.maxConcurrency;
       resharder = createResharder({
         host: {
-          current: () => ({ totalShards: live!.totalShards, guilds: guildCount(live!) }),
+          current: () => ({ totalShards: live!.totalShards, guilds: clusterGuilds() }),
           fetchInfo: () =>
             fetchGatewayBot(rest, {
               logger,
@@ -736,12 +929,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           sessionReserve: config.resharding.sessionReserve,
         },
         enabled: config.resharding.enabled,
-        partialRange: cluster
-          ? `${first}-${lastShardId} of ${totalShards} together with other processes on Redis`
-          : partial
+        // A cluster with fixed ranges cannot move shards between processes: no reshard there.
+        partialRange: cluster && !auto
+          ? `${first}-${lastShardId} of ${totalShards} (SHARD_ASSIGNMENT=range)`
+          : !cluster && partial
           ? `${first}-${lastShardId} of ${totalShards}`
           : undefined,
-        checkIntervalMs: config.resharding.checkIntervalMs,
+        // In a cluster the periodic check runs only where the reshard lead can be taken.
+        checkIntervalMs: cluster ? 0 : config.resharding.checkIntervalMs,
         overlapMs: config.resharding.overlapMs,
         readyTimeoutMs: (to) =>
           Math.ceil(to / mc) * config.spawnShardDelayMs + config.shaping.guildLoadTimeoutMs +
@@ -762,6 +957,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           } s, ETA ${formatDuration(etaMs)}`,
         );
       }, PROGRESS_INTERVAL_MS);
+      if (cluster && auto && config.resharding.enabled && config.resharding.checkIntervalMs > 0) {
+        // Every process checks; the one that takes the lead plans (the others get 409).
+        checkTimer = setInterval(() => {
+          if (
+            !live || following ||
+            !needsReshard(clusterGuilds(), live.totalShards, config.resharding.percentage)
+          ) return;
+          service.reshard({ reason: "capacity" }).catch((error) =>
+            logger.error("reshard check failed", { error })
+          );
+        }, config.resharding.checkIntervalMs);
+      }
       saveTimer = setInterval(() => {
         service.saveSessions().catch((error) => logger.warn("saving sessions failed", { error }));
       }, config.sessionSaveIntervalMs);
@@ -774,16 +981,30 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       await set.group.send(shardId, payload);
       if (payload.op === 3) presence = payload.d;
     },
-    reshard(request) {
-      if (!resharder) {
-        return Promise.resolve({ status: 409, reason: "the gateway has not started yet" });
+    async reshard(request) {
+      if (!resharder) return { status: 409, reason: "the gateway has not started yet" };
+      const input = { reason: request.reason ?? "manual", totalShards: request.totalShards };
+      if (!cluster || !auto || !config.resharding.enabled) return await resharder.request(input);
+      // One process plans for the cluster: whoever takes the lead.
+      if (following) {
+        return { status: 409, reason: "a reshard led by another process is in progress" };
       }
-      return resharder.request({
-        reason: request.reason ?? "manual",
-        totalShards: request.totalShards,
-      });
+      const lead = await cluster.lead(leadMs).catch((e) => ({
+        ok: false as const,
+        holder: `(Redis unreachable: ${(e as Error).message})`,
+      }));
+      if (!lead.ok) {
+        return { status: 409, reason: `${lead.holder} is leading a reshard of the cluster` };
+      }
+      const answer = await resharder.request(input);
+      if (answer.status !== 202) await cluster.unlead();
+      return answer;
     },
-    reshardStatus: () => resharder?.status() ?? { state: "idle", deduped: 0, completed: 0 },
+    reshardStatus() {
+      const own = resharder?.status() ?? { state: "idle" as const, deduped: 0, completed: 0 };
+      if (!following) return own;
+      return { ...own, state: following.phase === "prepare" ? "preparing" : "switching" };
+    },
     workers: () => {
       const set = live as (ShardSet & { workers?: () => WorkerInfo[] }) | undefined;
       return set?.workers?.() ?? [];
@@ -810,6 +1031,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       let report: CloseReport = { unjournaled: 0 };
       clearInterval(saveTimer);
       clearInterval(progressTimer);
+      clearInterval(followTimer);
+      clearInterval(checkTimer);
+      await following?.prepared.abandon().catch(() => {});
+      following = undefined;
       abort.abort(new Error("service stopping"));
       // In a cluster every shard is handed over first: stopped resumably, its queued events
       // delivered for up to SHUTDOWN_DRAIN_MS, its session stored, its lease released.

@@ -180,8 +180,8 @@ Deno.test("sessions in Redis: one field per shard, any process reads them, write
     await client.set(leaseKey(1, 4), "b");
     await store("a").save([record(0, 10), record(1, 99)]); // shard 1 is b's: refused
     await store("b").save([record(1, 20)]);
-    assertEquals((await store("b").get(0))?.seq, 10);
-    assertEquals((await store("a").get(1))?.seq, 20);
+    assertEquals((await store("b").get(0, 4))?.seq, 10);
+    assertEquals((await store("a").get(1, 4))?.seq, 20);
     assertEquals((await store("c").load()).map((r) => `${r.shardId}:${r.seq}`).sort(), [
       "0:10",
       "1:20",
@@ -190,6 +190,6 @@ Deno.test("sessions in Redis: one field per shard, any process reads them, write
     await client.set(leaseKey(0, 4), "c");
     await store("a").save([record(0, 11)]);
     await store("c").save([record(0, 12)]);
-    assertEquals((await store("a").get(0))?.seq, 12);
+    assertEquals((await store("a").get(0, 4))?.seq, 12);
   });
 });

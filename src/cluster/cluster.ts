@@ -29,6 +29,8 @@ export interface ClusterShard {
   state: string;
   latencyMs: number | null;
   guilds: number;
+  /** Guilds announced in READY whose GUILD_CREATE has not arrived yet. */
+  loading: number;
   /** ms since the holder last confirmed its lease, when it reported. */
   leaseAgeMs: number;
   /** Epoch ms of the holder's report. */
@@ -41,6 +43,29 @@ export interface LeaseRun extends ShardLeaseHooks {
   report(): Omit<ClusterShard, "member" | "reportedAt" | "leaseAgeMs">[];
 }
 
+/** A reshard the cluster agreed on, as stored in Redis (`reshard` key). */
+export interface ClusterReshard {
+  /** Unique per reshard. */
+  id: string;
+  from: number;
+  to: number;
+  /** prepare: every process starts its share of the new set; overlap: both deliver through the
+   * dedupe; switch: the new set is live, the old one closes; done; abandoned. */
+  phase: "prepare" | "overlap" | "switch" | "done" | "abandoned";
+  /** The process that planned it. */
+  leader: string;
+  /** Why it was abandoned. */
+  error?: string;
+  at: number;
+}
+
+/** A lease run for one shard set. */
+export interface LeaseHandle {
+  readonly leases: ShardLeases;
+  /** Stops the rounds; `release`: frees every lease at once (the set closed), else hands over. */
+  stop(how: "release" | "hand-over"): Promise<void>;
+}
+
 /** This process's part in the cluster. */
 export interface Cluster {
   readonly memberId: string;
@@ -48,18 +73,35 @@ export interface Cluster {
   readonly sessionStore: RedisSessionStore;
   /** The identify limiter every process shares. */
   identifyQueue(info: GatewayBotInfo, intervalMs: number): IdentifyQueue;
-  /** Starts the lease rounds for a shard set of `totalShards` (`ids`: a fixed range). */
-  runLeases(totalShards: number, ids: readonly number[] | "auto", run: LeaseRun): ShardLeases;
-  /** The lease keeper, once running. */
-  readonly leases: ShardLeases | undefined;
+  /** Starts the lease rounds for a shard set of `totalShards` (`ids`: a fixed list). */
+  runLeases(totalShards: number, ids: readonly number[] | "auto", run: LeaseRun): LeaseHandle;
+  /** The lease keeper of the set of `totalShards`, while it runs. */
+  leasesFor(totalShards: number): ShardLeases | undefined;
+  /**
+   * The shard count every process runs: the one stored in Redis, or (first process of the
+   * cluster) `proposed`, which is stored.
+   */
+  agreeTotal(proposed: number): Promise<number>;
+  /** The reshard in progress or last finished, if any. */
+  reshardState(): Promise<ClusterReshard | undefined>;
+  /** Writes the reshard state (the leader only); `done` also stores the new total. */
+  setReshardState(state: ClusterReshard): Promise<void>;
+  /** Becomes the one process planning a reshard, for `ms` (renew by calling again); false if another is. */
+  lead(ms: number): Promise<{ ok: true } | { ok: false; holder: string }>;
+  /** Stops leading. */
+  unlead(): Promise<void>;
+  /** Which process leads a reshard now (null: none). */
+  leader(): Promise<string | null>;
+  /** Removes the stored sessions of a shard count no longer run. */
+  forgetSessions(totalShards: number): Promise<void>;
   /** Which process holds shard `shardId` of `totalShards` now (null: none). */
   holderOf(shardId: number, totalShards: number): Promise<string | null>;
   /** Runs a command on the process holding the shard; throws `RemoteCommandError`. */
   forward(shardId: number, totalShards: number, command: ShardCommand): Promise<void>;
   /** Where commands from other processes go. */
   handleCommands(handler: LocalCommandHandler): void;
-  /** Every shard the other processes reported in their last round. */
-  view(): Map<number, ClusterShard>;
+  /** Every shard of `totalShards` the other processes reported in their last round. */
+  view(totalShards: number): Map<number, ClusterShard>;
   /** What is wrong with Redis or the leases, for `/readyz`. */
   problem(): string | undefined;
   /** Hands every shard over (graceful), leaves, and closes the connections. */
@@ -106,35 +148,94 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
     memberId,
     logger,
   });
-  let leases: ShardLeases | undefined;
+  const runs = new Map<number, { keeper: ShardLeases; run: LeaseRun }>();
   let timer: ReturnType<typeof setInterval> | undefined;
-  let view = new Map<number, ClusterShard>();
+  let views = new Map<number, Map<number, ClusterShard>>();
   let running: Promise<void> | undefined;
+  const roundMs = Math.max(100, Math.floor(c.leaseMs / 3));
+  const reshardKey = `${base}reshard`;
+  const leaderKey = `${base}reshard-leader`;
+  const totalKey = `${base}total`;
 
-  const refreshView = async (total: number) => {
+  const refreshView = async () => {
     const members = await store.members();
     const others = members.filter((m) => m.id !== memberId);
-    const next = new Map<number, ClusterShard>();
+    const next = new Map<number, Map<number, ClusterShard>>();
     if (others.length > 0) {
       const texts = await client.mGet(others.map((m) => statusKey(m.id)));
       for (const text of texts) {
         if (!text) continue;
         try {
           for (const s of JSON.parse(text) as ClusterShard[]) {
-            if (s.totalShards === total) next.set(s.id, s);
+            if (!next.has(s.totalShards)) next.set(s.totalShards, new Map());
+            next.get(s.totalShards)!.set(s.id, s);
           }
         } catch { /* a half-written report: next round */ }
       }
     }
-    view = next;
+    views = next;
+  };
+
+  /** One round for every running set, then this process's report and the others'. */
+  const round = async () => {
+    await Promise.all([...runs.values()].map((r) => r.keeper.tick()));
+    const now = Date.now();
+    const report: ClusterShard[] = [];
+    for (const { keeper, run } of runs.values()) {
+      const ages = keeper.confirmedAgo();
+      for (const s of run.report()) {
+        report.push({ ...s, member: memberId, leaseAgeMs: ages.get(s.id) ?? 0, reportedAt: now });
+      }
+    }
+    // Bounded like the lease rounds: a Redis that hangs must not stop the next rounds.
+    await bounded(
+      (async () => {
+        await client.set(statusKey(memberId), JSON.stringify(report), { PX: c.leaseMs * 3 });
+        await refreshView();
+      })(),
+      roundMs,
+    ).catch(() => {});
+  };
+  // Rounds never overlap: a slow Redis delays the next one instead of piling them up.
+  const schedule = () => {
+    if (!running) running = round().finally(() => running = undefined);
   };
 
   return {
     memberId,
     assignment: c.assignment,
     sessionStore,
-    get leases() {
-      return leases;
+    leasesFor: (total) => runs.get(total)?.keeper,
+    async agreeTotal(proposed) {
+      await client.set(totalKey, String(proposed), { NX: true });
+      const agreed = Number(await client.get(totalKey));
+      return Number.isInteger(agreed) && agreed > 0 ? agreed : proposed;
+    },
+    async reshardState() {
+      const text = await client.get(reshardKey);
+      if (!text) return undefined;
+      try {
+        return JSON.parse(text) as ClusterReshard;
+      } catch {
+        return undefined;
+      }
+    },
+    async setReshardState(state) {
+      const multi = client.multi().set(reshardKey, JSON.stringify(state));
+      if (state.phase === "done") multi.set(totalKey, String(state.to));
+      await multi.exec();
+    },
+    async lead(ms) {
+      const ok = await store.claim(leaderKey, memberId, ms);
+      if (ok) return { ok: true };
+      return { ok: false, holder: (await client.get(leaderKey)) ?? "another process" };
+    },
+    leader: () => client.get(leaderKey),
+    async unlead() {
+      await store.release(leaderKey, memberId).catch(() => {});
+    },
+    async forgetSessions(total) {
+      await sessionStore.forget(total);
     },
     identifyQueue(info, intervalMs) {
       return createRedisIdentifyQueue({
@@ -149,7 +250,7 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
       });
     },
     runLeases(totalShards, ids, run) {
-      const keeper = leases = createShardLeases({
+      const keeper = createShardLeases({
         store,
         memberId,
         totalShards,
@@ -159,32 +260,18 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
         hooks: run,
         logger,
       });
-      const round = async () => {
-        await keeper.tick();
-        const now = Date.now();
-        const ages = keeper.confirmedAgo();
-        const report: ClusterShard[] = run.report().map((s) => ({
-          ...s,
-          member: memberId,
-          leaseAgeMs: ages.get(s.id) ?? 0,
-          reportedAt: now,
-        }));
-        // Bounded like the lease round: a Redis that hangs must not stop the next rounds.
-        await bounded(
-          (async () => {
-            await client.set(statusKey(memberId), JSON.stringify(report), { PX: c.leaseMs * 3 });
-            await refreshView(totalShards);
-          })(),
-          Math.max(100, Math.floor(c.leaseMs / 3)),
-        ).catch(() => {});
-      };
-      // Rounds never overlap: a slow Redis delays the next one instead of piling them up.
-      const schedule = () => {
-        if (!running) running = round().finally(() => running = undefined);
-      };
+      runs.set(totalShards, { keeper, run });
+      timer ??= setInterval(schedule, roundMs);
       schedule();
-      timer = setInterval(schedule, Math.max(100, Math.floor(c.leaseMs / 3)));
-      return keeper;
+      return {
+        leases: keeper,
+        async stop(how) {
+          if (runs.get(totalShards)?.keeper !== keeper) return;
+          runs.delete(totalShards);
+          if (how === "hand-over") return await keeper.leave();
+          await keeper.releaseAll();
+        },
+      };
     },
     async holderOf(shardId, totalShards) {
       return await client.get(leaseKey(shardId, totalShards));
@@ -206,16 +293,23 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
       await router.send(holder, shardId, command);
     },
     handleCommands: (handler) => router.handle(handler),
-    view: () => view,
+    view: (total) => views.get(total) ?? new Map(),
     problem() {
       if (!redis.healthy) return redis.problem ?? "Redis is not connected";
-      return leases?.problem;
+      for (const { keeper } of runs.values()) if (keeper.problem) return keeper.problem;
+      return undefined;
     },
     async close() {
       clearInterval(timer);
-      await running;
-      await leases?.leave().catch((error) =>
-        logger.warn("leaving the cluster failed; leases expire on their own", { error })
+      await bounded(running ?? Promise.resolve(), roundMs).catch(() => {});
+      const keepers = [...runs.values()].map((r) => r.keeper);
+      runs.clear();
+      await Promise.all(
+        keepers.map((k) =>
+          k.leave().catch((error) =>
+            logger.warn("leaving the cluster failed; leases expire on their own", { error })
+          )
+        ),
       );
       await client.del(statusKey(memberId)).catch(() => {});
       await router.close();

@@ -20,7 +20,9 @@ return 0`;
 /** The session store a cluster shares. */
 export interface RedisSessionStore extends SessionStore {
   /** One shard's stored session (read afresh when a process takes the shard over). */
-  get(shardId: number): Promise<SessionRecord | undefined>;
+  get(shardId: number, totalShards: number): Promise<SessionRecord | undefined>;
+  /** Removes every session of a shard count no longer run (after a reshard). */
+  forget(totalShards: number): Promise<void>;
 }
 
 /** Options of {@linkcode createRedisSessionStore}. */
@@ -34,6 +36,9 @@ export interface RedisSessionStoreOptions {
   leaseKey(shardId: number, totalShards: number): string;
   logger: Logger;
 }
+
+/** A session's field: the shard count and the id (two sets run side by side during a reshard). */
+const field = (shardId: number, totalShards: number) => `${totalShards}:${shardId}`;
 
 /** Creates the {@linkcode RedisSessionStore}. */
 export function createRedisSessionStore(options: RedisSessionStoreOptions): RedisSessionStore {
@@ -62,9 +67,15 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Redi
         return [];
       }
     },
-    async get(shardId) {
-      const text = await client.hGet(key, String(shardId));
+    async get(shardId, totalShards) {
+      const text = await client.hGet(key, field(shardId, totalShards));
       return text == null ? undefined : parse(String(shardId), text);
+    },
+    async forget(totalShards) {
+      const fields = Object.keys(await client.hGetAll(key)).filter((f) =>
+        f.startsWith(`${totalShards}:`)
+      );
+      if (fields.length > 0) await client.hDel(key, fields);
     },
     async save(records) {
       if (records.length === 0) return;
@@ -72,7 +83,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Redi
       for (const r of records) {
         multi.eval(FENCED_HSET, {
           keys: [leaseKey(r.shardId, r.totalShards), key],
-          arguments: [owner, String(r.shardId), JSON.stringify(r)],
+          arguments: [owner, field(r.shardId, r.totalShards), JSON.stringify(r)],
         });
       }
       const replies = await multi.exec() as unknown[];

@@ -61,6 +61,8 @@ export interface ShardLeases {
   readonly problem: string | undefined;
   /** Hands every shard back (after `hooks.handOver`) and leaves the cluster. */
   leave(): Promise<void>;
+  /** Frees every lease at once, without hand-over (the set was closed). */
+  releaseAll(): Promise<void>;
 }
 
 /** Creates the lease keeper; call `tick()` every `leaseMs / 3`. */
@@ -256,6 +258,12 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
     },
     get problem() {
       return problem;
+    },
+    async releaseAll() {
+      leaving = true;
+      const ids = [...held.keys()];
+      held.clear();
+      await Promise.all(ids.map((id) => store.release(leaseKey(id), memberId).catch(() => {})));
     },
     async leave() {
       leaving = true;

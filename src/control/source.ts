@@ -209,8 +209,8 @@ export function createControlSource(
       const reports = new Map(service.group?.status().map((r) => [r.shardId, r]));
       const out: ShardView[] = [];
       const cluster = service.cluster;
-      const view = cluster?.view();
-      const ages = cluster?.leases?.confirmedAgo();
+      const view = cluster?.view(range.total);
+      const ages = cluster?.leasesFor(range.total)?.confirmedAgo();
       for (let id = range.first; id <= range.last; id++) {
         const s = reports.get(id);
         if (!s && view) {
