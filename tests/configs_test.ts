@@ -270,3 +270,52 @@ Deno.test("every variable configs.ts reads is in .env.example and in the README 
     assert(readme.includes(`| \`${name}\``), `${name} missing from the README table`);
   }
 });
+
+Deno.test("loadConfig() reads the cluster settings only with REDIS_URL, and checks how they combine", () => {
+  assertEquals(loadConfig(VALID).cluster, undefined);
+  const c = loadConfig({
+    ...VALID,
+    REDIS_URL: "redis://:pw-secret@redis.internal:6379/2",
+    SHARD_ASSIGNMENT: "auto",
+    SHARD_LEASE_MS: "5000",
+    GATEWAY_MEMBER_ID: "gw-a",
+  });
+  assertEquals(c.cluster, {
+    redisUrl: "redis://:pw-secret@redis.internal:6379/2",
+    keyPrefix: "discord-gateway",
+    assignment: "auto",
+    leaseMs: 5000,
+    memberId: "gw-a",
+  });
+  // The Redis password is a secret like the others (redacted in logs).
+  assert(secretsOf(c).includes("pw-secret"));
+  // Two processes in containers with pid 1 and the same host name still differ.
+  const a = loadConfig({ ...VALID, REDIS_URL: "redis://r:1", HOSTNAME: "box" }).cluster!.memberId;
+  const b = loadConfig({ ...VALID, REDIS_URL: "redis://r:1", HOSTNAME: "box" }).cluster!.memberId;
+  assert(a.startsWith("box-") && a !== b, `${a} ${b}`);
+
+  const variables = (env: Env) => problemsOf({ ...VALID, ...env }).problems.map((p) => p.variable);
+  assertEquals(variables({ SHARD_ASSIGNMENT: "auto" }), ["SHARD_ASSIGNMENT"]);
+  assertEquals(
+    variables({ REDIS_URL: "redis://r:1", SHARD_ASSIGNMENT: "auto", FIRST_SHARD_ID: "0" }),
+    ["FIRST_SHARD_ID"],
+  );
+  assertEquals(variables({ TRANSPORT: "redis-streams" }), ["TRANSPORT"]);
+  assertEquals(variables({ REDIS_URL: "redis://r:1", TOTAL_WORKERS: "2" }), ["TOTAL_WORKERS"]);
+  const bad = problemsOf({ ...VALID, REDIS_URL: "http://user:hunter2@r:1" });
+  assertEquals(bad.problems.map((p) => p.variable), ["REDIS_URL"]);
+  assert(!bad.message.includes("hunter2"), bad.message);
+  assertStringIncludes(bad.message, "REDIS_URL=redis://127.0.0.1:6379");
+});
+
+Deno.test("loadConfig() needs no EVENT_HANDLER_URL with TRANSPORT=redis-streams, and batches 256 there", () => {
+  const { EVENT_HANDLER_URL: _u, EVENT_HANDLER_AUTHORIZATION: _a, ...rest } = VALID;
+  const c = loadConfig({ ...rest, REDIS_URL: "redis://r:1", TRANSPORT: "redis-streams" });
+  assertEquals(c.transport, { kind: "redis-streams", streamMaxLen: 1_000_000, streamGroup: "bot" });
+  assertEquals(c.eventHandler.url, "");
+  assertEquals(c.eventHandler.batch.maxEvents, 256);
+  assertEquals(
+    problemsOf({ ...rest }).problems.map((p) => p.variable).sort(),
+    ["EVENT_HANDLER_AUTHORIZATION", "EVENT_HANDLER_URL"],
+  );
+});
