@@ -63,7 +63,13 @@ import {
 import { createWorkerShardSet, type WorkerInfo } from "./workers/worker_set.ts";
 import { SYNTHETIC_EVENTS } from "./shaping/event_names.ts";
 import type { Shaper } from "./shaping/mod.ts";
-import { createHttpTransport, type Transport } from "./transport/mod.ts";
+import {
+  createHttpTransport,
+  createRedisStreamsTransport,
+  type RedisStreamsStats,
+  type RedisStreamsTransport,
+  type Transport,
+} from "./transport/mod.ts";
 
 /** Replaceable parts; every default is built from the config. */
 export interface ServiceOverrides {
@@ -141,6 +147,8 @@ export interface Service {
   readonly cluster?: Cluster;
   /** Whether shard `shardId` of the live set runs in this process now. */
   runsShard(shardId: number): boolean;
+  /** With `TRANSPORT=redis-streams`: what was appended, and what trimming removed unacknowledged. */
+  streamStats(): RedisStreamsStats | undefined;
   /** Writes the live set's resumable sessions now (also every `SESSION_SAVE_INTERVAL_MS`). */
   saveSessions(): Promise<void>;
   /**
@@ -218,6 +226,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const allReady = Promise.withResolvers<void>();
   let journal: Journal | undefined;
   let ownTransport: Transport | undefined;
+  /** `TRANSPORT=redis-streams`: the transport, for its counters. */
+  let streams: RedisStreamsTransport | undefined;
   let deliveryTransport: Transport | undefined;
   let deadLetterSink: FileDeadLetters | undefined;
   let queue: DeliveryQueue | undefined;
@@ -542,6 +552,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     },
     cluster,
     runsShard: (shardId) => live?.group.shardIds().includes(shardId) ?? false,
+    streamStats: () => streams?.stats(),
     stats,
     allReady: allReady.promise,
     fatal: fatal.promise,
@@ -612,7 +623,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       }
 
       // An override belongs to whoever passed it; the one made here is closed on stop.
-      ownTransport = overrides.transport ? undefined : createHttpTransport({
+      if (!overrides.transport && config.transport.kind === "redis-streams" && cluster) {
+        streams = createRedisStreamsTransport({
+          redis: cluster.redis,
+          keyBase: cluster.base,
+          maxLen: config.transport.streamMaxLen,
+          group: config.transport.streamGroup,
+          logger,
+        });
+      }
+      ownTransport = overrides.transport ? undefined : streams ?? createHttpTransport({
         url: config.eventHandler.url,
         authorization: config.eventHandler.authorization,
         timeoutMs: config.eventHandler.timeoutMs,

@@ -8,6 +8,8 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { type Member, shareOf, startClusterRig } from "./helpers/cluster_rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createControlSource } from "../src/control/source.ts";
+import { consume } from "../src/consumer.ts";
+import { renderMetrics } from "../src/control/metrics.ts";
 
 const SHARDS = 4;
 
@@ -110,6 +112,59 @@ Deno.test("cluster: two members share the shards, hand over on join and take ove
     });
   } finally {
     emitting = false;
+    await rig.close();
+  }
+});
+
+Deno.test("TRANSPORT=redis-streams: the service appends every event to its shard's stream; a bot reads them with consume() and acks", async () => {
+  const rig = await startClusterRig({
+    sim: { shards: 2, maxConcurrency: 2, guilds: 6 },
+    env: { TRANSPORT: "redis-streams", SHARD_ASSIGNMENT: "range" },
+  });
+  const stop = new AbortController();
+  try {
+    const m = await rig.startMember("s0");
+    await until(() => rig.sim.connectedShards().length === 2, "both shards up");
+    const sent = [0, 1, 0, 1].map((shard) => `${shard}:${rig.sim.emitMessageCreate(shard).s}`);
+    const got: { shardId: number; t: string; s: number }[] = [];
+    const reading = (async () => {
+      for await (
+        const event of consume({
+          redisUrl: rig.redis.url,
+          botId: "123456789012345678",
+          consumer: "bot-1",
+          signal: stop.signal,
+        })
+      ) {
+        const d = event.data as { t: string; s: number };
+        got.push({ shardId: event.shardId, t: d.t, s: d.s });
+        await event.ack();
+      }
+    })();
+    await until(
+      () =>
+        sent.every((k) => got.some((e) => `${e.shardId}:${e.s}` === k && e.t === "MESSAGE_CREATE")),
+      "every message read from the streams",
+    );
+    // Per shard, in Discord's order; nothing went to the HTTP handler.
+    for (const shard of [0, 1]) {
+      const seqs = got.filter((e) => e.shardId === shard && e.s !== null).map((e) => e.s);
+      assertEquals(seqs, [...seqs].sort((a, b) => a - b));
+    }
+    assertEquals(rig.handler.events.length, 0);
+    assert(got.some((e) => e.t === "READY"));
+    const source = createControlSource(m.service, { alive: () => true });
+    try {
+      const text = renderMetrics(source);
+      const appended = Number(/gateway_stream_appended_total (\d+)/.exec(text)?.[1]);
+      assert(appended >= got.length, text.slice(0, 200));
+    } finally {
+      source.close();
+    }
+    stop.abort();
+    await reading.catch(() => {});
+  } finally {
+    stop.abort();
     await rig.close();
   }
 });

@@ -69,6 +69,10 @@ export interface LeaseHandle {
 /** This process's part in the cluster. */
 export interface Cluster {
   readonly memberId: string;
+  /** The Redis connection (the Redis Streams transport appends through it). */
+  readonly redis: RedisConnection;
+  /** Where the bot's keys live: `REDIS_KEY_PREFIX:<bot id>:`. */
+  readonly base: string;
   readonly assignment: "range" | "auto";
   readonly sessionStore: RedisSessionStore;
   /** The identify limiter every process shares. */
@@ -203,6 +207,8 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
 
   return {
     memberId,
+    redis,
+    base,
     assignment: c.assignment,
     sessionStore,
     leasesFor: (total) => runs.get(total)?.keeper,

@@ -208,6 +208,21 @@ export function renderMetrics(source: ControlSource): string {
       w((x) => x.heapUsed),
     );
   }
+  const streams = source.streams?.();
+  if (streams) {
+    metric(
+      "gateway_stream_appended_total",
+      "counter",
+      "Events appended to the shards' Redis streams (TRANSPORT=redis-streams).",
+      [[{}, streams.appended]],
+    );
+    metric(
+      "gateway_stream_trimmed_unacked_total",
+      "counter",
+      "Stream entries REDIS_STREAM_MAXLEN trimming removed before the consumer group acknowledged them, by whether a consumer had read them.",
+      [[{ read: "no" }, streams.trimmedUnread], [{ read: "yes" }, streams.trimmedPending]],
+    );
+  }
   metric("gateway_shard_count", "gauge", "Shard count of the live shard set.", [
     [{}, stats.range?.total ?? 0],
   ]);

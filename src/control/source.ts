@@ -8,6 +8,7 @@ import type { DeliveryCounters } from "../delivery/counters.ts";
 import { type ShardReport, ShardUnavailableError } from "../gateway/group.ts";
 import type { ReshardAnswer, ReshardStatus } from "../reshard/mod.ts";
 import type { WorkerInfo } from "../workers/worker_set.ts";
+import type { RedisStreamsStats } from "../transport/redis_streams.ts";
 import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayStats, Service } from "../service.ts";
 import { createCommandBudget } from "./budget.ts";
@@ -51,6 +52,8 @@ export interface ControlSource {
   reshardStatus?(): ReshardStatus;
   /** The worker threads holding the shards (empty when they run in the main thread). */
   workers?(): WorkerInfo[];
+  /** With `TRANSPORT=redis-streams`: the transport's counters. */
+  streams?(): RedisStreamsStats | undefined;
   close(): void;
 }
 
@@ -279,6 +282,7 @@ export function createControlSource(
     reshard: (request) => service.reshard(request),
     reshardStatus: () => service.reshardStatus(),
     workers: () => service.workers(),
+    streams: () => service.streamStats(),
     close: () => clearInterval(timer),
   };
 
