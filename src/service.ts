@@ -1058,7 +1058,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       abort.abort(new Error("service stopping"));
       // In a cluster every shard is handed over first: stopped resumably, its queued events
       // delivered for up to SHUTDOWN_DRAIN_MS, its session stored, its lease released.
-      await cluster?.close();
+      await cluster?.leave();
       // A reshard in preparation is abandoned: the old set stays the one to resume.
       await resharder?.close();
       if (next) {
@@ -1095,6 +1095,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       } catch (error) {
         logger.warn("closing the journal failed", { error });
       }
+      // Last: the Redis Streams transport delivered through this connection until now.
+      await cluster?.close().catch(() => {});
       dataDir.release();
       return report;
     },

@@ -108,7 +108,9 @@ export interface Cluster {
   view(totalShards: number): Map<number, ClusterShard>;
   /** What is wrong with Redis or the leases, for `/readyz`. */
   problem(): string | undefined;
-  /** Hands every shard over (graceful), leaves, and closes the connections. */
+  /** Hands every shard over (graceful) and leaves the cluster; the connection stays open. */
+  leave(): Promise<void>;
+  /** Leaves (if not done yet) and closes the connections. */
   close(): Promise<void>;
 }
 
@@ -203,6 +205,21 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
   // Rounds never overlap: a slow Redis delays the next one instead of piling them up.
   const schedule = () => {
     if (!running) running = round().finally(() => running = undefined);
+  };
+
+  const leave = async () => {
+    clearInterval(timer);
+    await bounded(running ?? Promise.resolve(), roundMs).catch(() => {});
+    const keepers = [...runs.values()].map((r) => r.keeper);
+    runs.clear();
+    await Promise.all(
+      keepers.map((k) =>
+        k.leave().catch((error) =>
+          logger.warn("leaving the cluster failed; leases expire on their own", { error })
+        )
+      ),
+    );
+    await client.del(statusKey(memberId)).catch(() => {});
   };
 
   return {
@@ -305,19 +322,9 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
       for (const { keeper } of runs.values()) if (keeper.problem) return keeper.problem;
       return undefined;
     },
+    leave,
     async close() {
-      clearInterval(timer);
-      await bounded(running ?? Promise.resolve(), roundMs).catch(() => {});
-      const keepers = [...runs.values()].map((r) => r.keeper);
-      runs.clear();
-      await Promise.all(
-        keepers.map((k) =>
-          k.leave().catch((error) =>
-            logger.warn("leaving the cluster failed; leases expire on their own", { error })
-          )
-        ),
-      );
-      await client.del(statusKey(memberId)).catch(() => {});
+      await leave();
       await router.close();
       await redis.close();
     },
