@@ -42,7 +42,7 @@ export interface RedisStreamsTransportOptions {
 
 /** Counters of a {@linkcode RedisStreamsTransport}, for metrics; they start at 0 with the process. */
 export interface RedisStreamsStats {
-  /** Entries appended. */
+  /** Entries appended (those taken back later included). */
   appended: number;
   /** Entries trimming removed before the group acknowledged them: `trimmedUnread + trimmedPending`. */
   trimmedUnacked: number;
@@ -50,9 +50,12 @@ export interface RedisStreamsStats {
   trimmedUnread: number;
   /** Of those, entries a consumer had read but not acknowledged (it may still hold them). */
   trimmedPending: number;
-  /** Undeferred interactions removed again because no consumer read them in time. */
+  /**
+   * Entries taken back unread from attempts cut while waiting for an interaction's ack: the
+   * interaction and the events of its batch.
+   */
   withdrawn: number;
-  /** Attempts that failed on a Redis error or timeout (the queue retries them). */
+  /** Attempts that failed: Redis errors and timeouts, interactions not acknowledged in time. */
   failures: number;
 }
 
@@ -283,10 +286,10 @@ export function createRedisStreamsTransport(
   /**
    * Takes back what a cut attempt appended and no consumer has read, so that the retry (with
    * the interaction deferred) does not reach the bot beside an undeferred copy, and the events
-   * before it are not appended twice. Returns how many entries stay because a consumer read them
-   * (or Redis could not be asked).
+   * before it are not appended twice. Says what stays: entries a consumer read, or all of them
+   * when Redis could not be asked.
    */
-  async function withdraw(shardId: number, ids: string[]): Promise<number> {
+  async function withdraw(shardId: number, ids: string[]): Promise<string | undefined> {
     try {
       const [removed, kept] = await run<[number, number]>(
         WITHDRAW_SCRIPT,
@@ -294,14 +297,14 @@ export function createRedisStreamsTransport(
         [group, String(shardId), ...ids],
       );
       stats.withdrawn += removed;
-      return kept;
+      return kept > 0 ? `${kept} entries a consumer already read stay` : undefined;
     } catch (error) {
       log.warn("could not take back an unacknowledged batch; the bot may get its events twice", {
         shardId,
         entries: ids.length,
         error,
       });
-      return ids.length;
+      return `its ${ids.length} entries stay: ${errorText(error)}`;
     }
   }
 
@@ -323,6 +326,8 @@ export function createRedisStreamsTransport(
     let ids: string[][];
     try {
       ids = [];
+      // (Several shards in one call, which the queue never makes: a failure after the first
+      // shard's append retries all of them, and the first is appended twice.)
       for (const r of runs) ids.push(await append(r[0].shardId, r));
     } catch (error) {
       if (!failing) log.warn("appending to Redis failed; the events stay queued", { error });
@@ -338,15 +343,14 @@ export function createRedisStreamsTransport(
       const key = streamKey(keyBase, runs[r][0].shardId);
       const outcome = await acks(key, waited, cut);
       if (outcome === "aborted") {
-        let kept = 0;
+        const stays: string[] = [];
         for (let w = runs.length - 1; w >= 0; w--) {
-          kept += await withdraw(runs[w][0].shardId, ids[w]);
+          const stay = await withdraw(runs[w][0].shardId, ids[w]);
+          if (stay) stays.push(stay);
         }
         return fail(
           `no consumer of group "${group}" acknowledged the interaction in time; ` +
-            (kept > 0
-              ? `${kept} entries a consumer already read stay`
-              : "the attempt's entries were removed unread"),
+            (stays.length > 0 ? stays.join("; ") : "the attempt's entries were removed unread"),
           true,
         );
       }
