@@ -12,7 +12,7 @@
  * - **sparse read**: one read naming every stream while only 8 entries are new (64 and 1024
  *   shards): Redis CPU and latency per read;
  * - **light traffic**: a blocking read loop while 200 events/s arrive spread over 64 and 1024
- *   shards: Redis CPU as a share of a core.
+ *   shards, and 8 consumers each reading an eighth of 1024 shards: Redis CPU as a share of a core.
  *
  * For the chosen layout it also measures the transport's append (`createRedisStreamsTransport`:
  * a Lua script that also numbers entries and counts what trimming removes unacknowledged) against
@@ -239,35 +239,48 @@ async function lightTraffic(
   layout: Layout,
   shards: number,
   raw: string,
+  consumers = 1,
   rate = 200,
   ms = 3000,
 ): Promise<StreamsBenchRow> {
   const keys = keysOf(layout, shards);
   await fresh(client, keys);
-  const reader = await createClient({ url }).connect() as unknown as Client;
+  // Each consumer reads its own contiguous part of the streams (`consume()`'s `shards`).
+  const parts = Array.from(
+    { length: consumers },
+    (_, c) =>
+      keys.slice(
+        Math.floor(c * keys.length / consumers),
+        Math.floor((c + 1) * keys.length / consumers),
+      ),
+  );
+  const readers = await Promise.all(
+    parts.map(() => createClient({ url }).connect()),
+  ) as unknown as Client[];
   let running = true;
   let got = 0;
-  const loop = (async () => {
+  const loops = readers.map(async (reader, c) => {
+    const mine = parts[c];
     while (running) {
       const reply = await reader.sendCommand<[string, [string, string[]][]][] | null>([
         "XREADGROUP",
         "GROUP",
         GROUP,
-        "c0",
+        `c${c}`,
         "COUNT",
         "64",
         "BLOCK",
         "100",
         "STREAMS",
-        ...keys,
-        ...keys.map(() => ">"),
+        ...mine,
+        ...mine.map(() => ">"),
       ]);
       for (const [key, entries] of reply ?? []) {
         got += entries.length;
         await reader.sendCommand(["XACK", key, GROUP, ...entries.map(([id]) => id)]);
       }
     }
-  })();
+  });
   const cpu0 = await redisCpuUs(client);
   const t0 = performance.now();
   let sent = 0;
@@ -282,10 +295,17 @@ async function lightTraffic(
   const wallUs = (performance.now() - t0) * 1000;
   const cpu = await redisCpuUs(client) - cpu0;
   running = false;
-  await loop;
-  await reader.close();
+  await Promise.all(loops);
+  await Promise.all(readers.map((r) => r.close()));
+  const who = consumers === 1 ? "" : `, ${consumers} consumers`;
   return {
-    ...row(layout.name, `blocking reads, ${rate}/s over ${shards} shards`, got, ms / 1000, cpu),
+    ...row(
+      layout.name,
+      `blocking reads, ${rate}/s over ${shards} shards${who}`,
+      got,
+      ms / 1000,
+      cpu,
+    ),
     note: `Redis ${Math.round(cpu / wallUs * 1000) / 10}% of a core`,
     byCpu: true,
   };
@@ -312,7 +332,7 @@ async function consumerLight(
     group: GROUP,
     logger: createLogger({ level: "error" }),
   });
-  for (let s = 0; s < shards; s++) await transport.send({ shardId: s, raw });
+  for (let s = 0; s < shards; s++) await transport.send(queued(s, raw));
   const stop = new AbortController();
   const latencies: number[] = [];
   let skip = shards;
@@ -337,7 +357,7 @@ async function consumerLight(
   let sent = 0;
   while (performance.now() - t0 < ms) {
     const due = Math.floor((performance.now() - t0) / 1000 * rate);
-    for (; sent < due; sent++) transport.send({ shardId: (sent * 37) % shards, raw });
+    for (; sent < due; sent++) transport.send(queued((sent * 37) % shards, raw));
     await new Promise((r) => setTimeout(r, 5));
   }
   const wallUs = (performance.now() - t0) * 1000;
@@ -381,7 +401,9 @@ async function transportAppend(
   await Promise.all(Array.from({ length: shards }, async (_, shardId) => {
     for (let sent = 0; sent < perShard; sent += BATCH) {
       const batch: OutboundEvent[] = [];
-      for (let i = sent; i < Math.min(perShard, sent + BATCH); i++) batch.push({ shardId, raw });
+      for (let i = sent; i < Math.min(perShard, sent + BATCH); i++) {
+        batch.push(queued(shardId, raw));
+      }
       const result = await transport.sendBatch(batch);
       if (!result.ok) throw new Error(`append failed: ${result.error}`);
     }
@@ -395,6 +417,11 @@ async function transportAppend(
     seconds,
     await redisCpuUs(client) - cpu0,
   );
+}
+
+/** An event as the queue hands it over: with its dispatch name (`t`), which the transport reads. */
+function queued(shardId: number, raw: string): OutboundEvent {
+  return { shardId, raw, t: "MESSAGE_CREATE" } as OutboundEvent;
 }
 
 function row(
@@ -452,6 +479,7 @@ export async function benchStreams(options: {
           keep(await sparseRead(client, layout, many, 200, raw));
           keep(await lightTraffic(redis.url, client, layout, many, raw));
         }
+        keep(await lightTraffic(redis.url, client, layout, 1024, raw, 8));
       }
       keep(await transportAppend(client, shards, perShard, raw));
       for (const pause of [0, 10]) keep(await consumerLight(redis.url, client, 1024, pause, raw));
