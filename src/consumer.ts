@@ -84,7 +84,7 @@ export interface ConsumeOptions {
   blockMs?: number;
   /**
    * After a read that filled no stream's `count`, wait this long before the next one, ms. A read
-   * costs Redis about 0.6 µs per stream it names (docs/redis-streams.md): under light traffic
+   * costs Redis about 0.4-0.7 µs per stream it names (docs/redis-streams.md): under light traffic
    * over many shards, reading back to back would spend that on a few entries each time.
    * 0 reads again at once. @default 10
    */
