@@ -205,12 +205,7 @@ export function createRedisStreamsTransport(
     throw new RangeError(`maxLen must be a whole number >= 1, got ${maxLen}`);
   }
   if (group === "") throw new TypeError("group must not be empty");
-  for (
-    const [name, v] of [["ackPollMs", ackPollMs], ["ackWaitMs", ackWaitMs], [
-      "timeoutMs",
-      timeoutMs,
-    ]] as const
-  ) {
+  for (const [name, v] of Object.entries({ ackPollMs, ackWaitMs, timeoutMs })) {
     if (!(v > 0)) throw new RangeError(`${name} must be > 0, got ${v}`);
   }
   const log = logger.with({ component: "redis-streams" });
