@@ -491,12 +491,6 @@ export function loadConfig(env: Env): Config {
       }
     }
   }
-  if (redisUrl !== undefined && (raw("TOTAL_WORKERS") ?? "0") !== "0") {
-    bad(
-      "TOTAL_WORKERS",
-      "cannot be combined with REDIS_URL yet (shard leases start and stop single shards, which worker threads do not support); run one process per core instead",
-    );
-  }
   if (transportKind === "redis-streams" && redisUrl === undefined) {
     bad("TRANSPORT", "redis-streams needs REDIS_URL");
   }

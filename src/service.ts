@@ -703,6 +703,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           // A shard whose lease this process cannot confirm neither connects nor delivers:
           // whoever holds the lease now resumes it and has Discord replay these events.
           mayConnect: cluster && ((id: number) => cluster.leasesFor(total)?.valid(id) ?? false),
+          leaseUntil: cluster && ((id: number) => cluster.leasesFor(total)?.until(id) ?? 0),
           presence: presence === undefined ? undefined : () => presence,
           mode,
           push: cluster

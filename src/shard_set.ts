@@ -44,6 +44,11 @@ export interface ShardSetBaseOptions {
   shardIds?: readonly number[];
   /** Asked before a shard connects or reconnects (a cluster lease); `false` takes it offline. */
   mayConnect?(shardId: number): boolean;
+  /**
+   * Until when (epoch ms) a shard's lease is trusted: shards on worker threads cannot ask
+   * `mayConnect` across threads, so their workers are told this instead.
+   */
+  leaseUntil?(shardId: number): number;
   /** The presence to identify with (the last one set through the API). */
   presence?: () => unknown;
   mode: SetMode;

@@ -168,3 +168,36 @@ Deno.test("TRANSPORT=redis-streams: the service appends every event to its shard
     await rig.close();
   }
 });
+
+Deno.test("cluster with worker threads: a member with TOTAL_WORKERS=2 takes its share, then every shard when the other leaves", async () => {
+  const rig = await startClusterRig({ sim: { shards: SHARDS, maxConcurrency: 2, guilds: 16 } });
+  try {
+    const w = await rig.startMember("w0", { TOTAL_WORKERS: "2" });
+    await until(() => rig.sim.connectedShards().length === SHARDS, "w0 runs every shard", 30_000);
+    const m = await rig.startMember("m1");
+    await until(
+      () =>
+        shareOf([w, m], SHARDS).join() === "2,2" &&
+        w.service.group!.status().filter((r) => r.state === "connected").length === 2 &&
+        m.service.group!.status().filter((r) => r.state === "connected").length === 2,
+      "2 and 2, every shard connected",
+      30_000,
+    );
+    // The shards on w0 run on its workers.
+    assertEquals(w.service.workers().length, 2);
+    await m.service.stop(2000);
+    await until(
+      () => w.service.group!.status().filter((r) => r.state === "connected").length === SHARDS,
+      "w0's workers run every shard again",
+      30_000,
+    );
+    assertEquals(rig.sim.identifies.filter((i) => i.accepted).length, SHARDS, "moves are resumes");
+    const sent = [0, 1, 2, 3].map((shard) => `${shard}:${rig.sim.emitMessageCreate(shard).s}`);
+    await until(
+      () => sent.every((k) => rig.handler.events.some((e) => `${e.shardId}:${e.data.s}` === k)),
+      "messages on every shard delivered",
+    );
+  } finally {
+    await rig.close();
+  }
+});

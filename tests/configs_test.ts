@@ -301,7 +301,10 @@ Deno.test("loadConfig() reads the cluster settings only with REDIS_URL, and chec
     ["FIRST_SHARD_ID"],
   );
   assertEquals(variables({ TRANSPORT: "redis-streams" }), ["TRANSPORT"]);
-  assertEquals(variables({ REDIS_URL: "redis://r:1", TOTAL_WORKERS: "2" }), ["TOTAL_WORKERS"]);
+  assertEquals(loadConfig({ ...VALID, REDIS_URL: "redis://r:1", TOTAL_WORKERS: "2" }).workers, {
+    total: 2,
+    shardsPerWorker: undefined,
+  });
   const bad = problemsOf({ ...VALID, REDIS_URL: "http://user:hunter2@r:1" });
   assertEquals(bad.problems.map((p) => p.variable), ["REDIS_URL"]);
   assert(!bad.message.includes("hunter2"), bad.message);

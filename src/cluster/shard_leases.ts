@@ -53,6 +53,8 @@ export interface ShardLeases {
   tick(): Promise<void>;
   /** Whether this process may run `shardId` now (its lease is held and confirmed). */
   valid(shardId: number): boolean;
+  /** Until when (epoch ms) `shardId`'s lease is trusted here: 0 if not held, Infinity for a fixed range. */
+  until(shardId: number): number;
   /** Shards held now. */
   owned(): number[];
   /** Lease ages for `/shards`: ms since the lease was last confirmed, by shard. */
@@ -250,6 +252,11 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
       const h = held.get(shardId);
       if (!h) return false;
       return fixed ? true : now() < h.until;
+    },
+    until(shardId) {
+      const h = held.get(shardId);
+      if (!h) return 0;
+      return fixed ? Infinity : h.until;
     },
     owned: () => [...held.keys()].sort((a, b) => a - b),
     confirmedAgo() {

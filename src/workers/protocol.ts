@@ -21,6 +21,10 @@ export interface WorkerStart {
   sessions: SessionRecord[];
   presence?: unknown;
   mode: SetMode;
+  /** The shards to start (a cluster's leases); absent: the whole range. */
+  shardIds?: number[];
+  /** Whether shards need a lease deadline (`fence`) to connect (a cluster on Redis). */
+  fenced?: boolean;
 }
 
 /** Main thread -> worker. */
@@ -32,6 +36,10 @@ export type ToWorker =
   | { type: "restart"; id: number; shardId: number }
   | { type: "mode"; mode: SetMode }
   | { type: "stop"; id: number; code: number; reason: string }
+  | { type: "add"; id: number; shardId: number; stored?: SessionRecord }
+  | { type: "remove"; id: number; shardId: number; code: number; reason: string }
+  /** Until when (epoch ms) each shard's lease is trusted; a shard past it does not connect. */
+  | { type: "fence"; until: [number, number][] }
   | { type: "ping"; id: number };
 
 /** An event shaped in the worker; `facts` when the main thread must decide (a reshard). */
@@ -61,5 +69,7 @@ export type FromWorker =
     type: "reply";
     id: number;
     error?: { kind: "not-owned" | "not-connected" | "other"; message: string };
+    /** A removed shard's session, for the next holder. */
+    session?: ShardSession;
   }
   | { type: "pong"; id: number };

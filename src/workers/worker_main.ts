@@ -21,6 +21,8 @@ let outbox: WorkerEvent[] = [];
 let flushing = false;
 const grants = new Map<number, () => void>();
 let nextId = 1;
+/** Lease deadlines from the main thread (a cluster); undefined: no leases, always connect. */
+let fence: Map<number, number> | undefined;
 
 /** Events leave in batches: one message per turn of the event loop, not one per event. */
 function queueEvent(event: WorkerEvent) {
@@ -79,6 +81,7 @@ function snapshot() {
 
 async function start(message: WorkerStart) {
   const { config } = message;
+  if (message.fenced) fence = new Map();
   const logger = createLogger({
     level: config.log.level,
     format: config.log.format,
@@ -101,6 +104,8 @@ async function start(message: WorkerStart) {
     lastShardId: message.lastShardId,
     identifyQueue,
     sessions,
+    shardIds: message.shardIds,
+    mayConnect: message.fenced ? (id) => Date.now() < (fence?.get(id) ?? 0) : undefined,
     presence: message.presence === undefined ? undefined : () => message.presence,
     mode: message.mode,
     push: queueEvent,
@@ -167,5 +172,32 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case "ping":
       post({ type: "pong", id: m.id });
       return;
+    case "fence":
+      fence = new Map(m.until);
+      return;
+    case "add":
+    case "remove": {
+      try {
+        if (!set) throw new Error("the worker has not started");
+        if (m.type === "add") {
+          // Started in the background: a resume or an identify wait must not hold the answer.
+          set.downSince.set(m.shardId, Date.now());
+          set.group.add(m.shardId, m.stored).catch(() => {});
+          post({ type: "reply", id: m.id });
+        } else {
+          const session = await set.group.remove(m.shardId, m.code, m.reason);
+          set.downSince.delete(m.shardId);
+          post({ type: "reply", id: m.id, session });
+        }
+        snapshot();
+      } catch (error) {
+        post({
+          type: "reply",
+          id: m.id,
+          error: { kind: "other", message: (error as Error).message },
+        });
+      }
+      return;
+    }
   }
 };

@@ -84,7 +84,13 @@ interface Handle {
   lastCrash: string | null;
   events: number;
   lastPong: number;
-  pending: Map<number, { resolve(): void; reject(error: Error): void }>;
+  pending: Map<number, { resolve(session?: ShardSession): void; reject(error: Error): void }>;
+  /** The shards of its range it runs (all of them, unless a cluster's leases say otherwise). */
+  owned: Set<number>;
+  /** Sessions of shards added while it was (re)starting, for when it is ready. */
+  added: Map<number, SessionRecord>;
+  /** The shards its current worker was started with. */
+  startedWith: Set<number>;
   tickets: Map<number, IdentifyTicket>;
   spawned: boolean;
   /** Drops by rule the current worker reported last (a restarted worker counts from 0). */
@@ -102,7 +108,13 @@ export function createWorkerShardSet(
   const log = logger.with({ component: "workers", totalShards });
   const abort = new AbortController();
   const downSince = new Map<number, number>();
-  for (let id = firstShardId; id <= lastShardId; id++) downSince.set(id, Date.now());
+  const initial = new Set<number>();
+  if (options.shardIds) {
+    for (const id of options.shardIds) initial.add(id);
+  } else {
+    for (let id = firstShardId; id <= lastShardId; id++) initial.add(id);
+  }
+  for (const id of initial) downSince.set(id, Date.now());
   const ranges = (options.assign ?? assignContiguous)(firstShardId, lastShardId, options.workers);
   let mode = options.mode;
   let stopped = false;
@@ -123,13 +135,19 @@ export function createWorkerShardSet(
     tickets: new Map(),
     spawned: false,
     dropped: new Map(),
+    owned: new Set([...initial].filter((id) => id >= first && id <= last)),
+    added: new Map(),
+    startedWith: new Set(),
   }));
   const handleOf = (shardId: number) =>
     handles.find((h) => shardId >= h.first && shardId <= h.last);
 
   const post = (h: Handle, message: ToWorker) => h.worker?.postMessage(message);
 
-  const request = (h: Handle, message: ToWorker & { id: number }): Promise<void> =>
+  const request = (
+    h: Handle,
+    message: ToWorker & { id: number },
+  ): Promise<ShardSession | undefined> =>
     new Promise((resolve, reject) => {
       if (!h.worker || h.state !== "running") {
         reject(new ShardUnavailableError(-1, "not-connected", "its worker is restarting"));
@@ -141,18 +159,36 @@ export function createWorkerShardSet(
 
   const sessionsOf = (h: Handle, stored?: ReadonlyMap<number, SessionRecord>): SessionRecord[] => {
     if (stored) {
-      return [...stored.values()].filter((r) => r.shardId >= h.first && r.shardId <= h.last);
+      return [...stored.values()].filter((r) => h.owned.has(r.shardId));
     }
     // After a crash: what the worker last reported, held back to what is safe to resume from.
-    return (h.snapshot?.sessions ?? []).map((s: ShardSession) => ({
-      shardId: s.shardId,
-      sessionId: s.sessionId,
-      resumeGatewayUrl: s.resumeGatewayUrl,
-      totalShards: s.totalShards,
-      seq: options.resumeSeq(s.shardId, s.sessionId, s.lastSeq),
-      savedAt: Date.now(),
-    }));
+    const reported = (h.snapshot?.sessions ?? []).filter((s) => h.owned.has(s.shardId));
+    const later = [...h.added.values()].filter((r) => h.owned.has(r.shardId));
+    return [
+      ...later,
+      ...reported.filter((s) => !h.added.has(s.shardId)).map((s: ShardSession) => ({
+        shardId: s.shardId,
+        sessionId: s.sessionId,
+        resumeGatewayUrl: s.resumeGatewayUrl,
+        totalShards: s.totalShards,
+        seq: options.resumeSeq(s.shardId, s.sessionId, s.lastSeq),
+        savedAt: Date.now(),
+      })),
+    ];
   };
+
+  /** Tells a worker until when each of its shards' leases is trusted (a cluster on Redis). */
+  const postFence = (h: Handle) => {
+    if (!options.leaseUntil || h.state !== "running") return;
+    post(h, {
+      type: "fence",
+      until: [...h.owned].map((id) => [id, options.leaseUntil!(id)] as [number, number]),
+    });
+  };
+  // Every quarter second: a shard the main thread stopped trusting stops connecting in its worker.
+  const fenceTimer = options.leaseUntil
+    ? setInterval(() => handles.forEach(postFence), 250)
+    : undefined;
 
   const onMessage = (h: Handle, m: FromWorker) => {
     switch (m.type) {
@@ -160,7 +196,15 @@ export function createWorkerShardSet(
         h.state = "running";
         h.startedAt = Date.now();
         h.lastPong = Date.now();
+        postFence(h);
         if (h.spawned) post(h, { type: "spawn" });
+        // Shards leased while the worker was starting: start them now.
+        for (const id of h.owned) {
+          if (!h.startedWith.has(id)) {
+            post(h, { type: "add", id: nextId++, shardId: id, stored: h.added.get(id) });
+          }
+        }
+        h.added.clear();
         return;
       case "events":
         h.events += m.events.length;
@@ -211,7 +255,7 @@ export function createWorkerShardSet(
         const p = h.pending.get(m.id);
         h.pending.delete(m.id);
         if (!p) return;
-        if (!m.error) p.resolve();
+        if (!m.error) p.resolve(m.session);
         else if (m.error.kind === "other") p.reject(new Error(m.error.message));
         else p.reject(new ShardUnavailableError(-1, m.error.kind, m.error.message));
         return;
@@ -246,6 +290,8 @@ export function createWorkerShardSet(
         sessions: sessionsOf(h, stored),
         presence: options.presence?.(),
         mode,
+        shardIds: [...(h.startedWith = new Set(h.owned))],
+        fenced: options.leaseUntil !== undefined,
       } satisfies ToWorker,
     );
   };
@@ -267,7 +313,7 @@ export function createWorkerShardSet(
     // Granted identifies it may or may not have sent: the bucket is spaced from now.
     for (const ticket of h.tickets.values()) ticket.sent();
     h.tickets.clear();
-    for (let id = h.first; id <= h.last; id++) {
+    for (const id of h.owned) {
       if (!downSince.has(id)) downSince.set(id, Date.now());
       options.onShardEvent?.(id, "disconnected", { code: 1006 });
     }
@@ -307,15 +353,33 @@ export function createWorkerShardSet(
     totalShards,
     firstShardId,
     lastShardId,
-    shardIds() {
-      const ids: number[] = [];
-      for (let id = firstShardId; id <= lastShardId; id++) ids.push(id);
-      return ids;
+    shardIds: () => handles.flatMap((h) => [...h.owned]).sort((a, b) => a - b),
+    async add(shardId, stored) {
+      const h = handleOf(shardId);
+      if (!h) throw new RangeError(`shard ${shardId} is outside ${firstShardId}-${lastShardId}`);
+      if (h.owned.has(shardId)) return;
+      h.owned.add(shardId);
+      downSince.set(shardId, Date.now());
+      if (h.state !== "running") {
+        // Started with the worker's next start.
+        if (stored) h.added.set(shardId, stored);
+        return;
+      }
+      postFence(h);
+      await request(h, { type: "add", id: nextId++, shardId, stored });
     },
-    // The set's shards are fixed on worker threads; config.ts refuses REDIS_URL with workers.
-    add: () => Promise.reject(new Error("shards on worker threads cannot be added one by one")),
-    remove: () =>
-      Promise.reject(new Error("shards on worker threads cannot be removed one by one")),
+    async remove(shardId, code, reason) {
+      const h = handleOf(shardId);
+      if (!h || !h.owned.delete(shardId)) return undefined;
+      downSince.delete(shardId);
+      h.added.delete(shardId);
+      if (h.state === "running") {
+        return await request(h, { type: "remove", id: nextId++, shardId, code, reason })
+          .catch(() => undefined);
+      }
+      const s = h.snapshot?.sessions.find((x) => x.shardId === shardId);
+      return s && { ...s, lastSeq: options.resumeSeq(s.shardId, s.sessionId, s.lastSeq) };
+    },
     spawn() {
       for (const h of handles) {
         h.spawned = true;
@@ -326,6 +390,7 @@ export function createWorkerShardSet(
     async stop(code, reason) {
       stopped = true;
       clearInterval(heartbeat);
+      clearInterval(fenceTimer);
       abort.abort();
       await Promise.all(handles.map(async (h) => {
         if (h.worker && h.state === "running") {
@@ -341,7 +406,7 @@ export function createWorkerShardSet(
       const out: ShardReport[] = [];
       for (const h of handles) {
         const reports = new Map(h.snapshot?.reports.map((r) => [r.shardId, r]));
-        for (let id = h.first; id <= h.last; id++) {
+        for (const id of [...h.owned].sort((a, b) => a - b)) {
           const r = reports.get(id);
           out.push(
             r && h.state === "running" ? r : {
@@ -380,7 +445,9 @@ export function createWorkerShardSet(
       await request(h, { type: "restart", id: nextId++, shardId });
     },
     sessions() {
-      return handles.flatMap((h) => h.snapshot?.sessions ?? []);
+      return handles.flatMap((h) =>
+        (h.snapshot?.sessions ?? []).filter((s) => h.owned.has(s.shardId))
+      );
     },
   };
 
