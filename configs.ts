@@ -254,7 +254,7 @@ const EXAMPLES: Record<string, string> = {
   SHARD_LEASE_MS: "SHARD_LEASE_MS=10000",
   GATEWAY_MEMBER_ID: "GATEWAY_MEMBER_ID=gateway-a",
   TRANSPORT: "TRANSPORT=http  (or redis-streams, with REDIS_URL)",
-  REDIS_STREAM_MAXLEN: "REDIS_STREAM_MAXLEN=1000000",
+  REDIS_STREAM_MAXLEN: "REDIS_STREAM_MAXLEN=50000",
   REDIS_STREAM_GROUP: "REDIS_STREAM_GROUP=bot",
   LOG_LEVEL: "LOG_LEVEL=info",
   LOG_FORMAT: "LOG_FORMAT=pretty",
@@ -587,7 +587,7 @@ export function loadConfig(env: Env): Config {
     },
     transport: {
       kind: transportKind,
-      streamMaxLen: int("REDIS_STREAM_MAXLEN", 1_000_000, 1_000, 1_000_000_000)!,
+      streamMaxLen: int("REDIS_STREAM_MAXLEN", 50_000, 1_000, 1_000_000_000)!,
       streamGroup: (() => {
         const g = raw("REDIS_STREAM_GROUP") ?? "bot";
         if (!/^[A-Za-z0-9._:-]{1,100}$/.test(g)) {

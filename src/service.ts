@@ -629,6 +629,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           keyBase: cluster.base,
           maxLen: config.transport.streamMaxLen,
           group: config.transport.streamGroup,
+          timeoutMs: config.eventHandler.timeoutMs,
           logger,
         });
       }

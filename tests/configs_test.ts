@@ -314,7 +314,7 @@ Deno.test("loadConfig() reads the cluster settings only with REDIS_URL, and chec
 Deno.test("loadConfig() needs no EVENT_HANDLER_URL with TRANSPORT=redis-streams, and batches 256 there", () => {
   const { EVENT_HANDLER_URL: _u, EVENT_HANDLER_AUTHORIZATION: _a, ...rest } = VALID;
   const c = loadConfig({ ...rest, REDIS_URL: "redis://r:1", TRANSPORT: "redis-streams" });
-  assertEquals(c.transport, { kind: "redis-streams", streamMaxLen: 1_000_000, streamGroup: "bot" });
+  assertEquals(c.transport, { kind: "redis-streams", streamMaxLen: 50_000, streamGroup: "bot" });
   assertEquals(c.eventHandler.url, "");
   assertEquals(c.eventHandler.batch.maxEvents, 256);
   assertEquals(

@@ -106,3 +106,24 @@ Deno.test("bench/compare.ts --smoke runs every contender end to end", async () =
   assertStringIncludes(text, "done in");
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("deno task demo --redis-streams: events reach a consume() bot through Redis streams", async () => {
+  const { code, text } = await run([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-run=redis-server",
+    "src/demo/main.ts",
+    "--redis-streams",
+    "--seconds",
+    "5",
+  ]);
+  assertEquals(code, 0, text);
+  assertStringIncludes(text, "MESSAGE_CREATE");
+  const received = /received (\d+), delivered (\d+)/.exec(text);
+  assert(received && Number(received[1]) > 0 && received[1] === received[2], text.slice(-2000));
+  const appended = /streams: appended (\d+)/.exec(text);
+  assert(appended && Number(appended[1]) > 0, text.slice(-2000));
+});
