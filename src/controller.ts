@@ -20,8 +20,11 @@
  */
 import type { Config } from "../configs.ts";
 import type { DiscordenoShard, GatewayManager } from "../deps.ts";
+import type { DeadLetterSink } from "./delivery/dead_letters.ts";
+import type { Journal } from "./delivery/journal.ts";
 import type { QueuedEvent } from "./delivery/types.ts";
 import type { IdentifyQueue } from "./gateway/identify_queue.ts";
+import type { SessionStore } from "./gateway/sessions.ts";
 import type { DispatchPayload, GatewayDispatch } from "./gateway/shards.ts";
 import type { Logger } from "./log.ts";
 import type { GatewayBotInfo } from "./rest/gateway_bot.ts";
@@ -34,7 +37,10 @@ export interface ControllerContext {
   logger: Logger;
 }
 
-/** Every behaviour a controller may replace. */
+/**
+ * Every behaviour a controller may replace: the one extension mechanism. Each replaceable part
+ * has a conformance suite in `tests/conformance/` a replacement can run.
+ */
 export interface Controller {
   /** Replaces how events reach the bot (default: one HTTP POST per event). */
   transport?(ctx: ControllerContext, defaults: Transport): Transport;
@@ -55,6 +61,18 @@ export interface Controller {
     info: GatewayBotInfo,
     defaults: IdentifyQueue,
   ): IdentifyQueue;
+  /**
+   * Replaces where resumable sessions are kept between runs (default: a file in `DATA_DIR`, or
+   * Redis with `REDIS_URL`).
+   */
+  sessionStore?(ctx: ControllerContext, defaults: SessionStore): SessionStore;
+  /** Replaces the spill journal of undelivered events (default: SQLite in `DATA_DIR`). */
+  journal?(ctx: ControllerContext, defaults: Journal): Journal;
+  /**
+   * Replaces where poisoned events go (default: `DATA_DIR/dead-letters.jsonl`). A replacement
+   * that is not the file one turns `POST /dead-letters/redeliver` off (501).
+   */
+  deadLetters?(ctx: ControllerContext, defaults: DeadLetterSink): DeadLetterSink;
   /** Gets Discordeno's gateway manager before shards spawn: replace any of its methods. */
   gateway?(manager: GatewayManager, ctx: ControllerContext): void;
   /** Gets every shard when it is created: replace any of its methods (e.g. `startHeartbeating`). */
@@ -83,6 +101,9 @@ const KEYS = new Set([
   "shaper",
   "onDispatch",
   "identifyQueue",
+  "sessionStore",
+  "journal",
+  "deadLetters",
   "gateway",
   "shard",
   "workers",

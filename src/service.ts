@@ -71,23 +71,14 @@ import {
   type Transport,
 } from "./transport/mod.ts";
 
-/** Replaceable parts; every default is built from the config. */
-export interface ServiceOverrides {
-  transport?: Transport;
-  /** Replaces the shaping stage (one per shard set); `emit` queues events it creates later. */
-  shaper?: (emit: (event: QueuedEvent) => void) => Shaper;
-  identifyQueue?: (info: GatewayBotInfo) => IdentifyQueue;
-  sessionStore?: SessionStore;
-  /** Called with each shard set's gateway manager before shards spawn: replace any of its methods. */
-  gateway?: (gateway: GatewayManager) => void;
-}
-
 /** Options of {@linkcode createService}. */
 export interface ServiceOptions {
   config: Config;
   logger: Logger;
-  overrides?: ServiceOverrides;
-  /** A user's controller (`GATEWAY_CONTROLLER`); applied on top of the defaults. */
+  /**
+   * Every replaceable part (`GATEWAY_CONTROLLER`, or an object passed here by a program or a
+   * test): the one extension mechanism; each hook gets the default it may wrap or replace.
+   */
   controller?: Controller;
   /** Backoff of the start-up `GET /gateway/bot` retries. */
   restRetry?: { baseDelayMs?: number; maxDelayMs?: number };
@@ -190,7 +181,7 @@ function formatDuration(ms: number): string {
  * @throws {DataDirLockedError} when another process uses `DATA_DIR`.
  */
 export async function createService(options: ServiceOptions): Promise<Service> {
-  const { config, logger, overrides = {}, controller = {} } = options;
+  const { config, logger, controller = {} } = options;
   const ctx = { config, logger };
   const abort = new AbortController();
   const auto = config.cluster?.assignment === "auto";
@@ -210,11 +201,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     authorization: config.rest.authorization,
   });
   const sessionsFile = `sessions-${range}.json`;
-  const sessionStore = overrides.sessionStore ?? cluster?.sessionStore ?? createFileSessionStore({
+  const defaultSessionStore = cluster?.sessionStore ?? createFileSessionStore({
     path: `${config.dataDir}/${sessionsFile}`,
     token: config.discordToken,
     logger,
   });
+  const sessionStore = controller.sessionStore?.(ctx, defaultSessionStore) ?? defaultSessionStore;
+  /** Other ranges' session files are adopted only into the default file store. */
+  const fileSessions = !cluster && sessionStore === defaultSessionStore;
   const counters = createCounters();
   const stats: GatewayStats = {
     identifies: 0,
@@ -596,19 +590,20 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       });
       const journalFile = `journal-${range}.sqlite`;
       await ensurePrivateFile(`${config.dataDir}/${journalFile}`);
-      journal = createSqliteJournal({
+      const fileJournal = createSqliteJournal({
         path: `${config.dataDir}/${journalFile}`,
         synchronous: config.queue.journalSync,
       });
+      journal = controller.journal?.(ctx, fileJournal) ?? fileJournal;
       const adopted = await adoptOtherRanges({
         config,
         dataDir,
         logger,
         journal,
         journalFile,
-        sessions: overrides.sessionStore || cluster
-          ? undefined
-          : { store: sessionStore, file: sessionsFile, own: stored },
+        sessions: fileSessions
+          ? { store: sessionStore, file: sessionsFile, own: stored }
+          : undefined,
         lastShardId,
       });
       // In a cluster each shard's session is read when its lease is won, not at start.
@@ -622,8 +617,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         });
       }
 
-      // An override belongs to whoever passed it; the one made here is closed on stop.
-      if (!overrides.transport && config.transport.kind === "redis-streams" && cluster) {
+      // The transport made here is closed on stop; a controller's own belongs to its author.
+      if (config.transport.kind === "redis-streams" && cluster) {
         streams = createRedisStreamsTransport({
           redis: cluster.redis,
           keyBase: cluster.base,
@@ -633,13 +628,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           logger,
         });
       }
-      ownTransport = overrides.transport ? undefined : streams ?? createHttpTransport({
+      ownTransport = streams ?? createHttpTransport({
         url: config.eventHandler.url,
         authorization: config.eventHandler.authorization,
         timeoutMs: config.eventHandler.timeoutMs,
         client: config.eventHandler.client,
       });
-      const defaultTransport = overrides.transport ?? ownTransport!;
+      const defaultTransport = ownTransport;
       const transport = deliveryTransport = controller.transport?.(ctx, defaultTransport) ??
         defaultTransport;
       deadLetterSink = createFileDeadLetters({
@@ -648,12 +643,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         logger,
         counters,
       });
+      const deadLetters = controller.deadLetters?.(ctx, deadLetterSink) ?? deadLetterSink;
+      // Redelivery reads the file: only while the file sink is the one in use.
+      if (deadLetters !== deadLetterSink) deadLetterSink = undefined;
       const q = queue = createDeliveryQueue({
         transport,
         logger,
         counters,
         journal,
-        deadLetters: deadLetterSink,
+        deadLetters,
         deferrer: createRestDeferrer({
           url: config.rest.url,
           authorization: config.rest.authorization,
@@ -670,7 +668,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         batch: config.eventHandler.batch,
         resuming: new Map([...sessions].map(([id, r]) => [id, r.sessionId])),
       });
-      const defaultQueue = overrides.identifyQueue || cluster ? undefined : createIdentifyQueue({
+      const defaultQueue = cluster ? undefined : createIdentifyQueue({
         maxConcurrency: info.sessionStartLimit.maxConcurrency,
         intervalMs: config.spawnShardDelayMs,
         remaining: info.sessionStartLimit.remaining,
@@ -678,8 +676,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         total: info.sessionStartLimit.total,
         logger,
       });
-      const baseQueue = overrides.identifyQueue?.(info) ??
-        cluster?.identifyQueue(info, config.spawnShardDelayMs) ?? defaultQueue!;
+      const baseQueue = cluster?.identifyQueue(info, config.spawnShardDelayMs) ?? defaultQueue!;
       // One limiter for every set: a reshard's new set shares the buckets with the old one.
       const identifyQueue = controller.identifyQueue?.(ctx, info, baseQueue) ?? baseQueue;
       const startedAt = Date.now();
@@ -744,7 +741,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
             resumeSeq: (shardId, session, lastSeq) => q.resumeSeq(shardId, session, lastSeq),
             counters,
           })
-          : createShardSet({ ...common, controller, overrides, counters });
+          : createShardSet({ ...common, controller, counters });
         return set;
       };
 

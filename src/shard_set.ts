@@ -21,7 +21,6 @@ import {
 import type { Logger } from "./log.ts";
 import type { GatewayBotInfo } from "./rest/mod.ts";
 import { createShaper, type Shaper } from "./shaping/mod.ts";
-import type { ServiceOverrides } from "./service.ts";
 
 /**
  * What happens to a set's events: `deliver` (the live set), `observe` (a new set being
@@ -63,7 +62,6 @@ export interface ShardSetBaseOptions {
 /** Options of {@linkcode createShardSet}. */
 export interface ShardSetOptions extends ShardSetBaseOptions {
   controller: Controller;
-  overrides: ServiceOverrides;
   counters: DeliveryCounters;
 }
 
@@ -136,7 +134,7 @@ export async function removeShard(
 
 /** Creates a {@linkcode ShardSet}; its shards connect on `group.spawn()`. */
 export function createShardSet(options: ShardSetOptions): ShardSet {
-  const { config, logger, controller, overrides, totalShards, firstShardId, lastShardId } = options;
+  const { config, logger, controller, totalShards, firstShardId, lastShardId } = options;
   const ctx: ControllerContext = { config, logger };
   const downSince = new Map<number, number>();
   if (options.shardIds) {
@@ -148,7 +146,7 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
   const emit = (event: QueuedEvent) => {
     if (delivering()) options.push(event);
   };
-  const defaultShaper = overrides.shaper?.(emit) ?? createShaper({
+  const defaultShaper = createShaper({
     counters: options.counters,
     emit,
     allow: config.shaping.allow,
@@ -195,7 +193,6 @@ export function createShardSet(options: ShardSetOptions): ShardSet {
     },
     customize: {
       manager(manager) {
-        overrides.gateway?.(manager);
         controller.gateway?.(manager, ctx);
       },
       shard: controller.shard && ((shard) => controller.shard!(shard, ctx)),

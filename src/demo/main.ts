@@ -129,7 +129,7 @@ const streamsTransport = redisConn
 const service = await createService({
   config,
   logger,
-  overrides: streamsTransport ? { transport: streamsTransport } : undefined,
+  controller: streamsTransport ? { transport: () => streamsTransport } : undefined,
   deliveryRetry: { baseMs: 500, maxMs: 2000 },
 });
 const streamsBot = redis

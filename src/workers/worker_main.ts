@@ -96,7 +96,6 @@ async function start(message: WorkerStart) {
     config,
     logger,
     controller,
-    overrides: {},
     counters,
     info: message.info,
     totalShards: message.totalShards,
