@@ -5,9 +5,15 @@
  * @module
  */
 import type { Config } from "../configs.ts";
-import type { GatewayManager } from "../deps.ts";
 import { adoptOtherRanges } from "./adopt_ranges.ts";
 import { type Cluster, connectCluster, type LeaseHandle } from "./cluster/mod.ts";
+import { runClusterLeases } from "./cluster/service_leases.ts";
+import {
+  followClusterReshard,
+  type FollowState,
+  leadClusterReshard,
+} from "./cluster/service_reshard.ts";
+import { chooseTotal, usableSessions } from "./stored_sessions.ts";
 import type { Controller } from "./controller.ts";
 import { type DataDir, ensurePrivateFile, openDataDir } from "./data_dir.ts";
 import {
@@ -30,13 +36,10 @@ import {
   createIdentifyQueue,
   type FatalGatewayError,
   type GatewayCommand,
-  type IdentifyQueue,
   type SessionRecord,
-  type SessionStore,
   type ShardEvent,
   type ShardGroup,
 } from "./gateway/mod.ts";
-import { checkResumeGatewayUrl } from "./gateway/resume_url.ts";
 import type { Logger } from "./log.ts";
 import {
   createOverlapDedupe,
@@ -51,12 +54,10 @@ import {
 } from "./reshard/mod.ts";
 import { createRestClient, fetchGatewayBot, type GatewayBotInfo } from "./rest/mod.ts";
 import {
-  addShard,
   createShardSet,
   type DispatchFacts,
   guildCount,
   loadedShards,
-  removeShard,
   type SetMode,
   type ShardSet,
 } from "./shard_set.ts";
@@ -240,9 +241,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   let presence: unknown;
   /** In a cluster: the live set's leases, and a reshard this process follows (not leads). */
   let liveLeases: LeaseHandle | undefined;
-  let following:
-    | { id: string; prepared: PreparedSet; phase: "prepare" | "overlap" | "switch" }
-    | undefined;
+  /** A reshard another process leads, while this one follows it. */
+  const follow: FollowState = { following: undefined };
   let followTimer: ReturnType<typeof setInterval> | undefined;
   let checkTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -263,144 +263,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       savedAt: Date.now(),
     }));
 
-  /** Stored sessions this process can resume; the rest are reported and dropped. */
-  const usableSessions = (
-    stored: SessionRecord[],
-    total: number,
-    first: number,
-    last: number,
-    gatewayUrl: string,
-  ) => {
-    const usable = new Map<number, SessionRecord>();
-    for (const r of stored) {
-      if (r.shardId < first || r.shardId > last) continue;
-      // Anyone who can write the file could otherwise collect the token from the resume.
-      const url = checkResumeGatewayUrl(r.resumeGatewayUrl, { gatewayUrl });
-      if (!url.ok) {
-        logger.warn("stored session has an untrusted resume URL; identifying instead", {
-          shard: r.shardId,
-          reason: url.reason,
-        });
-        continue;
-      }
-      if (r.totalShards !== total) {
-        logger.warn("stored session was made for another shard count; identifying instead", {
-          shard: r.shardId,
-          stored: r.totalShards,
-          now: total,
-        });
-        continue;
-      }
-      usable.set(r.shardId, r);
-    }
-    return usable;
-  };
-
-  /** The shard count to run: TOTAL_SHARDS, else the last reshard's (stored sessions), else Discord's. */
-  const chooseTotal = (info: GatewayBotInfo, records: SessionRecord[]) => {
-    if (config.totalShards !== undefined) return config.totalShards;
-    const totals = new Set(records.map((r) => r.totalShards));
-    const stored = totals.size === 1 ? [...totals][0] : undefined;
-    if (stored !== undefined && stored !== info.shards && config.resharding.enabled) {
-      logger.info("running the shard count of the last reshard, not Discord's recommendation", {
-        stored,
-        recommended: info.shards,
-      });
-      return stored;
-    }
-    return info.shards;
-  };
-
   const started = (): { queue: DeliveryQueue; live: ShardSet } => {
     if (!queue || !live) throw new Error("the service has not started");
     return { queue, live };
-  };
-
-  /** Waits until shard `shardId`'s lane holds nothing, or `ms` passed. */
-  const laneDrained = async (q: DeliveryQueue, shardId: number, ms: number) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      const d = q.depth(shardId);
-      if (d.memory + d.disk === 0) return true;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return false;
-  };
-
-  /**
-   * Starts the lease rounds: a shard whose lease is won starts (resuming the session stored in
-   * Redis), one lost stops at once, one handed over stops resumably, delivers what it queued
-   * (up to SHUTDOWN_DRAIN_MS) and stores its session for the next holder. Operations on one
-   * shard run one after the other.
-   */
-  const runClusterLeases = (
-    c: Cluster,
-    set: ShardSet,
-    q: DeliveryQueue,
-    info: GatewayBotInfo,
-    total: number,
-    first: number,
-    last: number,
-    ids: readonly number[] | "auto",
-  ): LeaseHandle => {
-    const ops = new Map<number, Promise<void>>();
-    const serial = (id: number, what: string, f: () => Promise<void>) => {
-      const p = (ops.get(id) ?? Promise.resolve()).then(f);
-      ops.set(id, p.catch(() => {}));
-      return p.catch((error) => {
-        logger.error(`${what} failed`, { shard: id, error });
-        throw error;
-      });
-    };
-    return c.runLeases(total, ids, {
-      acquired: (id) =>
-        serial(id, "starting a leased shard", async () => {
-          // Unreadable (Redis hiccup): fail, so the lease is released and claimed again later,
-          // rather than identify and give up the session Discord would replay from.
-          const stored = await c.sessionStore.get(id, total);
-          const usable = stored
-            ? usableSessions([stored], total, first, last, info.url).get(id)
-            : undefined;
-          logger.info(
-            usable ? "resuming a leased shard's stored session" : "identifying a leased shard",
-            {
-              shard: id,
-              seq: usable?.seq,
-            },
-          );
-          await addShard(set, id, usable);
-        }),
-      lost: (id, why) =>
-        void serial(id, "stopping a shard", async () => {
-          await removeShard(set, id, 3000, `lease lost: ${why}`.slice(0, 120));
-        }).catch(() => {}),
-      handOver: (id) =>
-        serial(id, "handing a shard over", async () => {
-          const session = await removeShard(set, id, 3000, "handed over to another process");
-          const drained = await laneDrained(q, id, config.shutdownDrainMs);
-          if (!session) return;
-          await c.sessionStore.save([{
-            shardId: id,
-            sessionId: session.sessionId,
-            resumeGatewayUrl: session.resumeGatewayUrl,
-            totalShards: session.totalShards,
-            seq: q.deliveredSeq(id, session.sessionId, session.lastSeq),
-            savedAt: Date.now(),
-          }]);
-          logger.info("shard handed over", { shard: id, drained });
-        }),
-      report: () => {
-        const health = set.shaper.health();
-        return set.group.status().map((r) => ({
-          id: r.shardId,
-          totalShards: total,
-          state: r.state,
-          latencyMs: r.latencyMs,
-          guilds: health.get(r.shardId)?.guilds ?? 0,
-          loading: health.get(r.shardId)?.loading ?? 0,
-        }));
-      },
-    });
   };
 
   /** How long the reshard lead lasts unless renewed (the leader renews it every third). */
@@ -411,121 +276,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     let n = guildCount(live!);
     if (cluster) { for (const r of cluster.view(live!.totalShards).values()) n += r.guilds; }
     return n;
-  };
-
-  /**
-   * The reshard as the process that planned it runs it: every step is written to Redis for the
-   * others to follow (`followClusterReshard`), and its own share runs like theirs.
-   */
-  const leadClusterReshard = (
-    c: Cluster,
-    to: number,
-    start: (to: number, leader: boolean) => PreparedSet,
-  ): PreparedSet => {
-    const id = crypto.randomUUID();
-    const from = live!.totalShards;
-    let failure: string | undefined;
-    const write = (
-      phase: "prepare" | "overlap" | "switch" | "done" | "abandoned",
-      error?: string,
-    ) =>
-      c.setReshardState({ id, from, to, phase, leader: c.memberId, error, at: Date.now() })
-        .catch((e) => {
-          failure ??= `cannot write the reshard state to Redis: ${(e as Error).message}`;
-        });
-    const local = start(to, true);
-    const written = write("prepare");
-    const keep = setInterval(() => {
-      c.lead(leadMs).then((r) => {
-        if (!r.ok) failure ??= `${r.holder} took the reshard lead over`;
-      }).catch(() => {});
-    }, Math.floor(leadMs / 3));
-    const end = () => {
-      clearInterval(keep);
-      c.unlead();
-    };
-    logger.info("leading a reshard of the cluster", { from, to });
-    return {
-      progress: local.progress,
-      failure: () => failure ?? local.failure(),
-      overlap() {
-        local.overlap();
-        write("overlap");
-      },
-      async promote() {
-        await written;
-        await write("switch");
-        await local.promote();
-      },
-      settle() {
-        const deduped = local.settle();
-        write("done").then(() => c.forgetSessions(from)).catch(() => {});
-        end();
-        return deduped;
-      },
-      async abandon() {
-        await write("abandoned", failure ?? "abandoned by the leader");
-        end();
-        await local.abandon();
-      },
-    };
-  };
-
-  /**
-   * Follows a reshard another process leads: starts this process's share of the new set, then
-   * overlaps, switches and settles as the leader's state in Redis says, in that order even if a
-   * step was missed. A leader that vanished before the switch ends it (abandoned here).
-   */
-  const followClusterReshard = async (
-    c: Cluster,
-    start: (to: number, leader: boolean) => PreparedSet,
-  ) => {
-    if (stopped || !live) return;
-    let st;
-    try {
-      st = await c.reshardState();
-    } catch {
-      return; // Redis unreachable: try next round
-    }
-    if (!st || st.leader === c.memberId) return;
-    const f = following;
-    if (f && f.id !== st.id) {
-      await f.prepared.abandon().catch(() => {});
-      following = undefined;
-      return;
-    }
-    if (!f) {
-      if ((st.phase !== "prepare" && st.phase !== "overlap") || live.totalShards !== st.from) {
-        return;
-      }
-      logger.info("following a reshard of the cluster", {
-        from: st.from,
-        to: st.to,
-        leader: st.leader,
-      });
-      following = { id: st.id, prepared: start(st.to, false), phase: "prepare" };
-      return;
-    }
-    const leader = await c.leader().catch(() => st.leader);
-    if (st.phase === "abandoned" || (f.phase !== "switch" && leader !== st.leader)) {
-      logger.warn("the cluster's reshard was abandoned; the old set stays", { reason: st.error });
-      await f.prepared.abandon().catch(() => {});
-      following = undefined;
-      return;
-    }
-    if (st.phase !== "prepare" && f.phase === "prepare") {
-      f.prepared.overlap();
-      f.phase = "overlap";
-    }
-    if ((st.phase === "switch" || st.phase === "done") && f.phase === "overlap") {
-      f.phase = "switch";
-      await f.prepared.promote();
-    }
-    if (st.phase === "done" && f.phase === "switch") {
-      f.prepared.settle();
-      following = undefined;
-      logger.info("the cluster's reshard is done", { to: st.to });
-    }
   };
 
   const service: Service = {
@@ -562,8 +312,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       const stored = await sessionStore.load();
       // Every process of a cluster runs the same count: the first one's choice, or the last reshard's.
       const totalShards = cluster
-        ? await cluster.agreeTotal(chooseTotal(info, stored))
-        : chooseTotal(info, stored);
+        ? await cluster.agreeTotal(chooseTotal(config, logger, info, stored))
+        : chooseTotal(config, logger, info, stored);
       if (cluster && config.totalShards !== undefined && config.totalShards !== totalShards) {
         logger.warn(
           "TOTAL_SHARDS differs from the shard count the cluster runs; running the cluster's",
@@ -609,7 +359,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       // In a cluster each shard's session is read when its lease is won, not at start.
       const sessions = cluster
         ? new Map<number, SessionRecord>()
-        : usableSessions(adopted ?? stored, totalShards, first, lastShardId, info.url);
+        : usableSessions(logger, adopted ?? stored, totalShards, first, lastShardId, info.url);
       if (sessions.size > 0) {
         logger.info("resuming stored sessions instead of identifying", {
           resuming: sessions.size,
@@ -821,7 +571,18 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           const ids: number[] | "auto" = to % from === 0
             ? Array.from({ length: to }, (_, n) => n).filter((n) => mine.has(n % from))
             : "auto";
-          state.leases = runClusterLeases(cluster, set, q, info, to, 0, to - 1, ids);
+          state.leases = runClusterLeases({
+            cluster,
+            set,
+            queue: q,
+            info,
+            total: to,
+            first: 0,
+            last: to - 1,
+            ids,
+            config,
+            logger,
+          });
         } else {
           set.group.spawn().catch((error) => {
             state.failure ??= `spawning the new shards failed: ${(error as Error).message}`;
@@ -897,7 +658,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         };
       };
       const prepare = (to: number): PreparedSet =>
-        cluster ? leadClusterReshard(cluster, to, startNext) : startNext(to);
+        cluster
+          ? leadClusterReshard(cluster, to, startNext, {
+            from: live!.totalShards,
+            leadMs,
+            logger,
+          })
+          : startNext(to);
 
       live = commandSet = makeSet(
         totalShards,
@@ -914,18 +681,24 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         );
         const ids: number[] = [];
         for (let id = first; id <= lastShardId; id++) ids.push(id);
-        liveLeases = runClusterLeases(
+        liveLeases = runClusterLeases({
           cluster,
-          live,
-          q,
+          set: live,
+          queue: q,
           info,
-          totalShards,
+          total: totalShards,
           first,
-          lastShardId,
-          auto ? "auto" : ids,
-        );
+          last: lastShardId,
+          ids: auto ? "auto" : ids,
+          config,
+          logger,
+        });
         followTimer = setInterval(
-          () => void followClusterReshard(cluster, startNext),
+          () =>
+            void followClusterReshard(cluster, startNext, follow, {
+              live: () => stopped ? undefined : live,
+              logger,
+            }),
           Math.max(100, Math.floor(config.cluster!.leaseMs / 3)),
         );
       }
@@ -980,7 +753,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         // Every process checks; the one that takes the lead plans (the others get 409).
         checkTimer = setInterval(() => {
           if (
-            !live || following ||
+            !live || follow.following ||
             !needsReshard(clusterGuilds(), live.totalShards, config.resharding.percentage)
           ) return;
           service.reshard({ reason: "capacity" }).catch((error) =>
@@ -1005,7 +778,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       const input = { reason: request.reason ?? "manual", totalShards: request.totalShards };
       if (!cluster || !auto || !config.resharding.enabled) return await resharder.request(input);
       // One process plans for the cluster: whoever takes the lead.
-      if (following) {
+      if (follow.following) {
         return { status: 409, reason: "a reshard led by another process is in progress" };
       }
       const lead = await cluster.lead(leadMs).catch((e) => ({
@@ -1021,8 +794,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     },
     reshardStatus() {
       const own = resharder?.status() ?? { state: "idle" as const, deduped: 0, completed: 0 };
-      if (!following) return own;
-      return { ...own, state: following.phase === "prepare" ? "preparing" : "switching" };
+      const f = follow.following;
+      if (!f) return own;
+      return { ...own, state: f.phase === "prepare" ? "preparing" : "switching" };
     },
     workers: () => {
       const set = live as (ShardSet & { workers?: () => WorkerInfo[] }) | undefined;
@@ -1052,8 +826,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       clearInterval(progressTimer);
       clearInterval(followTimer);
       clearInterval(checkTimer);
-      await following?.prepared.abandon().catch(() => {});
-      following = undefined;
+      await follow.following?.prepared.abandon().catch(() => {});
+      follow.following = undefined;
       abort.abort(new Error("service stopping"));
       // In a cluster every shard is handed over first: stopped resumably, its queued events
       // delivered for up to SHUTDOWN_DRAIN_MS, its session stored, its lease released.
