@@ -2,6 +2,7 @@
  * Wires the stages together, in the order data flows:
  * Discord -> shard set -> shaping -> delivery queue -> transport -> handler.
  * The entry point, the demo and the tests all start the service through here.
+ * Over 400 lines: the one owner of the run-time state (live and next shard sets, queue, leases) wiring every stage; the parts that take explicit inputs live in stored_sessions.ts and cluster/service_*.ts.
  * @module
  */
 import type { Config } from "../configs.ts";

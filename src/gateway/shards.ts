@@ -1,3 +1,4 @@
+// Over 400 lines: every patch to Discordeno's shard sits here side by side, so the fixes read as one list.
 import {
   createGatewayManager,
   DiscordenoShard,

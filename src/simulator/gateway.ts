@@ -1,3 +1,4 @@
+// Over 400 lines: one connection's state machine (handshake, heartbeats, limits, close codes), tied together by the protocol facts.
 /**
  * The gateway WebSocket side: one {@linkcode Connection} per socket, the
  * handshake (identify / resume), heartbeats, limits and close handling.

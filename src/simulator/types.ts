@@ -1,3 +1,4 @@
+// Over 400 lines: the simulator's whole public type surface in one place, most of it JSDoc.
 /** Public types of the Discord simulator. */
 
 /** Options of {@linkcode createSimulator}. Only `token` and `restAuthorization` are required. */

@@ -9,6 +9,7 @@
  * that what trimming removed before the group acknowledged it is counted exactly. Redis 7.0's own
  * `entries-read`/`lag` cannot serve: they go wrong once trimming passes the group's cursor or a
  * read skips a deleted entry (docs/redis-streams.md shows both).
+ * Over 400 lines: a third of it is the Lua append script and why; split from its caller the shared contract would be harder to see.
  * @module
  */
 import type { Logger } from "../log.ts";

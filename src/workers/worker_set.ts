@@ -3,6 +3,7 @@
  * the set (sockets, decoding, shaping) and sends shaped events to this thread, where the
  * delivery queue, the journal and the transport stay. Behind the same {@linkcode ShardSet}
  * the service uses for shards in this thread.
+ * Over 400 lines: the main thread's side of the worker protocol (launch, crash, heartbeat, commands, leases) is one state machine per worker.
  * @module
  */
 import { bump, type DeliveryCounters } from "../delivery/counters.ts";
