@@ -83,7 +83,7 @@ export interface ServiceOptions {
    */
   controller?: Controller;
   /** Backoff of the start-up `GET /gateway/bot` retries. */
-  restRetry?: { baseDelayMs?: number; maxDelayMs?: number };
+  restRetry?: { baseMs?: number; maxMs?: number };
   /** Delivery retry backoff (defaults: 1 s base, `RETRY_MAX_DELAY_MS` cap). */
   deliveryRetry?: { baseMs?: number; maxMs?: number };
 }

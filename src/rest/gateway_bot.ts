@@ -34,9 +34,9 @@ export interface FetchGatewayBotOptions {
   logger: Logger;
   signal?: AbortSignal;
   /** @default 1000 */
-  baseDelayMs?: number;
+  baseMs?: number;
   /** @default 30000 */
-  maxDelayMs?: number;
+  maxMs?: number;
 }
 
 /**
@@ -49,7 +49,7 @@ export async function fetchGatewayBot(
   rest: Pick<RestManager, "getGatewayBot">,
   options: FetchGatewayBotOptions,
 ): Promise<GatewayBotInfo> {
-  const { logger, signal, baseDelayMs = 1000, maxDelayMs = 30_000 } = options;
+  const { logger, signal, baseMs = 1000, maxMs = 30_000 } = options;
   for (let attempt = 0;; attempt++) {
     signal?.throwIfAborted();
     try {
@@ -68,7 +68,7 @@ export async function fetchGatewayBot(
           },
         );
       }
-      const wait = backoffDelay(attempt, { baseMs: baseDelayMs, maxMs: maxDelayMs });
+      const wait = backoffDelay(attempt, { baseMs, maxMs });
       logger.warn("GET /gateway/bot through the REST proxy failed; retrying", {
         attempt: attempt + 1,
         error: describeRestError(error),

@@ -89,7 +89,7 @@ export async function startClusterRig(options: ClusterRigOptions = {}): Promise<
         config: loadConfig({ ...env, GATEWAY_MEMBER_ID: id, DATA_DIR: dataDir, ...extra }),
         logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
         deliveryRetry: { baseMs: 50, maxMs: 200 },
-        restRetry: { baseDelayMs: 20, maxDelayMs: 100 },
+        restRetry: { baseMs: 20, maxMs: 100 },
       });
       await service.start();
       const m = { id, service, logs, dataDir };

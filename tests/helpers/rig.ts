@@ -72,7 +72,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     config: loadConfig(env),
     logger: createLogger({ level: "debug", write: (_l, line) => logs.push(line) }),
     deliveryRetry: { baseMs: 50, maxMs: 200 },
-    restRetry: { baseDelayMs: 20, maxDelayMs: 100 },
+    restRetry: { baseMs: 20, maxMs: 100 },
     ...options.service,
   });
   if (!options.noStart) await service.start();
