@@ -13,7 +13,7 @@ import { createService, type Service } from "./service.ts";
 import { RedisUnreachableError } from "./cluster/redis.ts";
 import { DataDirLockedError } from "./data_dir.ts";
 
-/** Exit codes, documented in the README. */
+/** Exit codes, documented in docs/operations.md. */
 export const EXIT = {
   ok: 0,
   fatalGateway: 1,

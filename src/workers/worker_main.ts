@@ -1,7 +1,7 @@
 /**
  * A shard worker: runs one contiguous range of a shard set (its sockets, decoding and
  * shaping) in a Deno `Worker`, and talks to the main thread only through the messages of
- * `protocol.ts`. Delivery stays in the main thread (see the README's "Worker threads").
+ * `protocol.ts`. Delivery stays in the main thread (see docs/workers.md).
  * @module
  */
 /// <reference lib="deno.worker" />
