@@ -2,7 +2,12 @@
 import { createFileSessionStore, type SessionRecord } from "../../src/gateway/mod.ts";
 import { createRedisSessionStore } from "../../src/cluster/mod.ts";
 import { silentLogger } from "../../src/log.ts";
-import { sessionStoreConformance, SHARDS, TOTAL_SHARDS } from "./session_store_suite.ts";
+import {
+  sessionRecord,
+  sessionStoreConformance,
+  SHARDS,
+  TOTAL_SHARDS,
+} from "./session_store_suite.ts";
 import { redisFixture } from "./redis_fixture.ts";
 
 const TOKEN = "conformance.bot.token";
