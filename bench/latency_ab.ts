@@ -11,10 +11,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startProcess } from "./compare.ts";
-import { MODES } from "./compare.ts";
+import { startProcess } from "./compare_process.ts";
+import { MODES } from "./compare_modes.ts";
 import { type ContenderName, CONTENDERS, emergencyCleanup, startSink } from "./compare_procs.ts";
-import { measureLatency, median, round, runWindow, waitDrained } from "./compare_measure.ts";
+import { median, round, runWindow, waitDrained } from "./compare_measure.ts";
+import { measureLatency } from "./compare_latency.ts";
 
 /** Latency of each contender over interleaved rounds. */
 export interface AbResult {
