@@ -369,6 +369,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
       l.wake?.();
       start(l);
     },
+    sessionStarted: replay.sessionStarted,
     idle(timeoutMs = Infinity) {
       if (counters.queuedMemory + counters.queuedDisk === 0) return Promise.resolve(true);
       return new Promise((resolve) => {

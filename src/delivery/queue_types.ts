@@ -48,11 +48,12 @@ export interface DeliveryQueueOptions {
   readBatch?: number;
   /**
    * Shards about to resume a stored session (shard id -> session id). Their journaled
-   * events wait until READY or RESUMED, so that Discord's replay can take its place among
+   * events wait until {@linkcode DeliveryQueue.sessionStarted} says the session resumed (or
+   * another one started), so that Discord's replay can take its place among
    * them: replayed events already journaled are skipped, the others fill the gaps in order.
    */
   resuming?: ReadonlyMap<number, string>;
-  /** Longest a resuming shard's journaled events wait for RESUMED, ms. @default 60000 */
+  /** Longest a resuming shard's journaled events wait for its resume, ms. @default 60000 */
   replayHoldMs?: number;
   /**
    * Several events of one shard per request (`EVENT_HANDLER_BATCH_*`), through the transport's
@@ -87,6 +88,19 @@ export interface CloseReport {
 export interface DeliveryQueue {
   /** Takes an event; never throws, never blocks. */
   push(event: QueuedEvent): void;
+  /**
+   * A shard's session started (`ready`: a new session, Discord's READY) or was resumed
+   * (`resumed`: the replay is over, Discord's RESUMED, whose `s` is `seq`). Call it just
+   * before pushing that dispatch: a shard whose journaled events wait for the replay of
+   * a resumed session (`resuming`) delivers them from then on. A `resumed` at a `seq` the
+   * journal holds events after is part of the replay itself and ends nothing.
+   */
+  sessionStarted(
+    shardId: number,
+    session: string | undefined,
+    kind: "ready" | "resumed",
+    seq: number,
+  ): void;
   /** Resolves `true` once nothing waits for delivery, `false` after `timeoutMs`. */
   idle(timeoutMs?: number): Promise<boolean>;
   /** Stops delivering and writes what is still in memory to the journal; never throws. */

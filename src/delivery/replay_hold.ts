@@ -7,6 +7,7 @@
 import type { Journal } from "./journal.ts";
 import type { Logger } from "../log.ts";
 import type { Durable, Lane } from "./lane.ts";
+import type { DeliveryQueue } from "./queue_types.ts";
 import type { Spill } from "./spill.ts";
 
 /** Options of {@linkcode createReplayHold}. */
@@ -32,6 +33,8 @@ export interface ReplayHold {
   arm(): void;
   /** Where an event of a held shard goes: placed in the journal, skipped, or appended. */
   admit(l: Lane, event: Durable): "placed" | "duplicate" | "append";
+  /** See {@linkcode DeliveryQueue.sessionStarted}. */
+  sessionStarted: DeliveryQueue["sessionStarted"];
   /** Stops the clock. */
   stop(): void;
 }
@@ -75,18 +78,24 @@ export function createReplayHold(options: ReplayHoldOptions): ReplayHold {
     },
     admit(l, event) {
       const held = replay.get(event.shardId);
-      if (held === undefined) return "append";
-      if (event.session !== held) {
-        // A READY of another session: the resume failed, nothing more will be replayed.
-        if (event.t === "READY") release(event.shardId);
-        return "append";
-      }
       // Of the held session: its place among the journaled events, unless it comes after
       // all of them. A READY or an earlier RESUMED can be part of the replay itself.
-      const where = spill.placeReplayed(l, event);
-      // The RESUMED that ends this replay comes after everything journaled.
-      if (where === "append" && event.t === "RESUMED") release(event.shardId);
-      return where;
+      if (held === undefined || event.session !== held) return "append";
+      return spill.placeReplayed(l, event);
+    },
+    sessionStarted(shardId, session, kind, s) {
+      const held = replay.get(shardId);
+      if (held === undefined) return;
+      if (kind === "ready") {
+        // Another session: the resume failed, nothing more will be replayed.
+        if (session !== held) release(shardId);
+        return;
+      }
+      // Discord's replay can repeat an earlier RESUMED of the session: only the one after
+      // everything journaled ends this replay.
+      if (session === held && spill.comesAfterJournal(lane(shardId), session, s)) {
+        release(shardId);
+      }
     },
     stop() {
       clearTimeout(holdTimer);

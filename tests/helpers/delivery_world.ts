@@ -406,6 +406,10 @@ export class World {
     if (d.interaction) event.interaction = { ...d.interaction };
     this.received.add(d.key);
     try {
+      // What the service does: it tells the queue about sessions, the queue does not read `t`.
+      if (d.t === "READY" || d.t === "RESUMED") {
+        this.queue.sessionStarted(d.shardId, d.session, d.t === "READY" ? "ready" : "resumed", d.s);
+      }
       this.queue.push(event);
     } catch (error) {
       this.problems.push(`[push] push(${d.key}) threw: ${error}`);
