@@ -9,7 +9,7 @@
 export interface ConformanceCase<F> {
   /** What the implementation must do, as a sentence ("grants a bucket's shards in call order"). */
   name: string;
-  fn(fixture: F): Promise<void>;
+  fn(fixture: F): Promise<void> | void;
 }
 
 /** What every suite accepts besides its own options. */
