@@ -3,8 +3,8 @@
  * `summaryIntervalMs` while events wait, and one when the backlog has drained.
  * @module
  */
-import type { DeliveryResult } from "../transport/http.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryResult } from "../transport/types.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { Lane } from "./lane.ts";
 import type { Logger } from "../log.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { QueuedEvent } from "./types.ts";
 
 /** One rejected event with why. */

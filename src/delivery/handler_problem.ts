@@ -3,8 +3,8 @@
  * to check, from the answers of failed attempts.
  * @module
  */
-import type { DeliveryResult } from "../transport/http.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryResult } from "../transport/types.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { Logger } from "../log.ts";
 
 /** Why the handler is not taking events, when it is not. */

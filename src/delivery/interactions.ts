@@ -4,7 +4,7 @@
  * already answered) is applied to whichever copy of the event is delivered.
  * @module
  */
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { DeferOutcome, InteractionDeferrer } from "./deferral.ts";
 import type { Journal } from "./journal.ts";
 import type { Lane } from "./lane.ts";

@@ -3,7 +3,7 @@
  * dead letters, interaction deferral, counters.
  * @module
  */
-export * from "./counters.ts";
+export * from "../counters.ts";
 export * from "./dead_letters.ts";
 export * from "./deferral.ts";
 export * from "./journal.ts";

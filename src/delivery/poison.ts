@@ -5,8 +5,8 @@
  * A batch found poisoned is halved until the event at fault goes alone.
  * @module
  */
-import type { DeliveryResult } from "../transport/http.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryResult } from "../transport/types.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { Durable, Lane } from "./lane.ts";
 import type { Logger } from "../log.ts";
 import type { QueuedEvent } from "./types.ts";

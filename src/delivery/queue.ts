@@ -9,10 +9,10 @@
  * @module
  */
 import { backoffDelay, delay } from "../backoff.ts";
-import type { DeliveryResult } from "../transport/http.ts";
+import type { DeliveryResult } from "../transport/types.ts";
 import { createBacklogLog } from "./backlog_log.ts";
 import { createBatcher } from "./batching.ts";
-import { bump, createCounters, observe } from "./counters.ts";
+import { bump, createCounters, observe } from "../counters.ts";
 import { createProblemTracker } from "./handler_problem.ts";
 import { createInteractionWatch } from "./interactions.ts";
 import { createLane, type Durable, type Lane } from "./lane.ts";
@@ -90,7 +90,7 @@ export function createDeliveryQueue(options: DeliveryQueueOptions): DeliveryQueu
     maxBytes,
     maxDiskBytes,
     readBatch,
-    backoff,
+    retry: backoff,
   });
   const interactions = createInteractionWatch({
     deferrer,

@@ -2,9 +2,10 @@
  * The delivery queue's options and interface (see `queue.ts` for how it works).
  * @module
  */
+import type { BackoffOptions } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import type { Transport } from "../transport/http.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { Transport } from "../transport/types.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { DeadLetterSink } from "./dead_letters.ts";
 import type { InteractionDeferrer } from "./deferral.ts";
 import type { HandlerProblem } from "./handler_problem.ts";
@@ -29,8 +30,8 @@ export interface DeliveryQueueOptions {
   maxBytes?: number;
   /** Bytes the journal may occupy on disk (live pages plus its write-ahead log). @default 4 GiB */
   maxDiskBytes?: number;
-  /** Retry backoff. @default {baseMs: 1000, maxMs: 30000} */
-  retry?: { baseMs?: number; maxMs?: number };
+  /** Backoff between a lane's delivery attempts (and journal write retries). @default {baseMs: 1000, maxMs: 30000} */
+  retry?: Pick<BackoffOptions, "baseMs" | "maxMs">;
   /**
    * An event that failed this many attempts while the handler accepted other events is
    * dead-lettered, so it cannot block its shard. While every delivery fails nothing is. @default 8

@@ -6,7 +6,7 @@
  */
 import { basename, dirname } from "node:path";
 import type { Logger } from "../log.ts";
-import type { OutboundEvent, Transport } from "../transport/http.ts";
+import type { OutboundEvent, Transport } from "../transport/types.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 
 /** Options of {@linkcode redeliverDeadLetters}. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { backoffDelay, type BackoffOptions } from "../backoff.ts";
-import type { DeliveryCounters } from "./counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { Logger } from "../log.ts";
 import type { Journal } from "./journal.ts";
 import type { Durable, Lane } from "./lane.ts";
@@ -29,8 +29,8 @@ export interface SpillOptions {
   maxDiskBytes: number;
   /** Journal records read back per batch. */
   readBatch: number;
-  /** Between retries of a refused journal write. */
-  backoff: BackoffOptions;
+  /** Backoff between retries of a refused journal write (the queue's `retry`). */
+  retry: BackoffOptions;
 }
 
 /** The queue's disk side; see {@linkcode createSpill}. */
@@ -64,7 +64,7 @@ export interface Spill {
 
 /** Creates the queue's {@linkcode Spill}. */
 export function createSpill(options: SpillOptions): Spill {
-  const { journal, counters, logger: log, maxEvents, maxBytes, maxDiskBytes, readBatch, backoff } =
+  const { journal, counters, logger: log, maxEvents, maxBytes, maxDiskBytes, readBatch, retry } =
     options;
   /** Spilled events not written yet (the write is batched, or the disk refused it). */
   let pending: Durable[] = [];
@@ -188,7 +188,7 @@ export function createSpill(options: SpillOptions): Spill {
             failures,
           });
         }
-        spillTimer = setTimeout(spill.flush, backoffDelay(Math.min(failures, 10), backoff));
+        spillTimer = setTimeout(spill.flush, backoffDelay(Math.min(failures, 10), retry));
         return false;
       }
       if (failures > 0) log.info("journal writes work again", { failures });

@@ -1,4 +1,4 @@
-import type { OutboundEvent } from "../transport/http.ts";
+import type { OutboundEvent } from "../transport/types.ts";
 
 /** What the delivery stage needs to know about an INTERACTION_CREATE to defer it. */
 export interface InteractionInfo {
