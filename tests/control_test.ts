@@ -3,7 +3,7 @@ import { type E2E, startE2E } from "./helpers/rig.ts";
 import { until } from "./helpers/wait.ts";
 import { createControlHandler } from "../src/control/server.ts";
 import { type ControlSource, createControlSource } from "../src/control/source.ts";
-import { createCounters } from "../src/delivery/counters.ts";
+import { createCounters } from "../src/counters.ts";
 import type { RedeliverResult } from "../src/delivery/redeliver.ts";
 import type { Service } from "../src/service.ts";
 import { createGatewayClient, GatewayApiError } from "../src/client.ts";

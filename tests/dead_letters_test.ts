@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./helpers/assert.ts";
 import { createFileDeadLetters, type DeadLetter } from "../src/delivery/dead_letters.ts";
-import { createCounters } from "../src/delivery/counters.ts";
+import { createCounters } from "../src/counters.ts";
 import type { QueuedEvent } from "../src/delivery/types.ts";
 import { createLogger } from "../src/log.ts";
 

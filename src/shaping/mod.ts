@@ -6,7 +6,7 @@
  * carries.
  * @module
  */
-import { bump, type DeliveryCounters } from "../delivery/counters.ts";
+import { bump, type DeliveryCounters } from "../counters.ts";
 import type { QueuedEvent } from "../delivery/types.ts";
 import type { DispatchPayload, GatewayDispatch } from "../gateway/shards.ts";
 import { createEditedMessages, type MessageUpdateRule } from "./edited_messages.ts";

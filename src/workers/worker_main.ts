@@ -7,7 +7,7 @@
 /// <reference lib="deno.worker" />
 import { secretsOf } from "../../configs.ts";
 import { type Controller, loadController } from "../controller.ts";
-import { createCounters } from "../delivery/counters.ts";
+import { createCounters } from "../counters.ts";
 import type { IdentifyQueue } from "../gateway/identify_queue.ts";
 import { ShardUnavailableError } from "../gateway/group.ts";
 import { createLogger } from "../log.ts";

@@ -6,7 +6,7 @@
  * Over 400 lines: the main thread's side of the worker protocol (launch, crash, heartbeat, commands, leases) is one state machine per worker.
  * @module
  */
-import { bump, type DeliveryCounters } from "../delivery/counters.ts";
+import { bump, type DeliveryCounters } from "../counters.ts";
 import {
   classifyClose,
   FatalGatewayError,
