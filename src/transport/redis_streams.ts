@@ -324,8 +324,12 @@ export function createRedisStreamsTransport(
       ids = [];
       // (Several shards in one call, which the queue never makes: a failure after the first
       // shard's append retries all of them, and the first is appended twice.)
-      for (const r of runs) ids.push(await append(r[0].shardId, r));
+      // The caller's cut ends a wait on a stalled Redis too (an interaction's deferral deadline).
+      for (const r of runs) ids.push(await untilCut(append(r[0].shardId, r), signal));
     } catch (error) {
+      if (error instanceof CutError) {
+        return fail("the attempt was cut while Redis did not answer the append", true);
+      }
       if (!failing) log.warn("appending to Redis failed; the events stay queued", { error });
       failing = true;
       return fail(`Redis append failed: ${errorText(error)}`);
@@ -416,6 +420,23 @@ function scriptRunner(redis: { readonly client: RedisClient }, timeoutMs: number
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The caller aborted while a Redis call was pending. */
+class CutError extends Error {}
+
+/** `p`, or a {@linkcode CutError} as soon as `signal` aborts (`p` goes on unobserved). */
+function untilCut<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  let onAbort: (() => void) | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      onAbort = () => reject(new CutError("cut"));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    }),
+  ]).finally(() => signal.removeEventListener("abort", onAbort!));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

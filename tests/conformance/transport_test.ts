@@ -118,12 +118,6 @@ transportConformance("createRedisStreamsTransport", async (receiver, timeoutMs) 
   batches: "per-event",
   // A stalled Redis says nothing about the event: the queue must not suspect it.
   stallIsTimeout: false,
-  knownGaps: {
-    // The append waits for Redis up to timeoutMs (10 s by default) whatever the signal says,
-    // so an interaction's deferral deadline passes while Redis stalls.
-    "the caller's signal ends an attempt the receiver does not answer, as a retry":
-      "an append to a stalled Redis ignores the signal (src/transport/redis_streams.ts sendBatch)",
-  },
 });
 
 /** Orders stream ids `ms-seq` numerically. */
