@@ -457,13 +457,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
           mode,
           push: cluster
             ? (event: QueuedEvent) => {
-              if (cluster.leasesFor(total)?.valid(event.shardId)) return q.push(event);
+              if (cluster.leasesFor(total)?.valid(event.shardId)) return pushDispatch(q, event);
               counters.droppedByRule.set(
                 "lease-lost",
                 (counters.droppedByRule.get("lease-lost") ?? 0) + 1,
               );
             }
-            : (event: QueuedEvent) => q.push(event),
+            : (event: QueuedEvent) => pushDispatch(q, event),
           admit,
           onFatal: (error: FatalGatewayError) => onFatal(set, error),
           onShardEvent(shardId: number, event: ShardEvent, detail?: { code?: number }) {
@@ -876,4 +876,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     },
   };
   return service;
+}
+
+/**
+ * Hands a shard's dispatch to the queue; a READY or RESUMED first tells it that a session
+ * started, which ends a resumed shard's replay hold (the queue does not read dispatch names).
+ */
+function pushDispatch(queue: DeliveryQueue, event: QueuedEvent): void {
+  if (event.t === "READY" || event.t === "RESUMED") {
+    const kind = event.t === "READY" ? "ready" : "resumed";
+    queue.sessionStarted(event.shardId, event.session, kind, event.s);
+  }
+  queue.push(event);
 }
