@@ -1,13 +1,13 @@
 /**
  * What `/metrics` costs per event: the hand-written counters the service uses
- * today (`src/delivery/counters.ts`: plain numbers and Maps bumped per event,
+ * today (`src/counters.ts`: plain numbers and Maps bumped per event,
  * rendered on scrape) against `prom-client` (npm) doing the same per-event
  * work, and whether prom-client's `collectDefaultMetrics()` works under Deno.
  *
  * Per event, every contender records what the delivery queue records for one
  * delivered event: received by type, received by shard, forwarded by shard,
  * and the delivery latency in a histogram (four updates). Contenders:
- * - `hand`: `bump()` and `observe()` from `src/delivery/counters.ts`, as the queue calls them;
+ * - `hand`: `bump()` and `observe()` from `src/counters.ts`, as the queue calls them;
  * - `prom`: prom-client `Counter.inc(labels)` ×3 and `Histogram.observe(value)`, as its README
  *   shows them;
  * - `prom-bound`: the same with each label set's child bound once (`counter.labels(...)`),
@@ -29,7 +29,7 @@ import process from "node:process";
 // not use it (see docs/architecture.md, "Maintained libraries").
 // deno-lint-ignore no-import-prefix
 import promClient from "npm:prom-client@15.1.3";
-import { bump, createCounters, observe } from "../src/delivery/counters.ts";
+import { bump, createCounters, observe } from "../src/counters.ts";
 
 const CONTENDERS = ["hand", "prom", "prom-bound"] as const;
 type Contender = typeof CONTENDERS[number];
