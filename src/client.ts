@@ -9,7 +9,34 @@
  * ```
  * @module
  */
-import type { ShardStatus } from "./control/status_page.ts";
+import type {
+  CommandAnswer,
+  GatewayPayload,
+  GuildShardAnswer,
+  MembersAnswer,
+  MembersRequest,
+  PresenceAnswer,
+  PresenceRequest,
+  ShardsAnswer,
+  VoiceStateRequest,
+} from "./control/wire.ts";
+
+// The HTTP API's JSON shapes, under the names the server uses.
+export type {
+  Activity,
+  CommandAnswer,
+  GatewayPayload,
+  GuildShardAnswer,
+  MembersAnswer,
+  MembersRequest,
+  PresenceAnswer,
+  PresenceRequest,
+  ShardRange,
+  ShardsAnswer,
+  ShardState,
+  ShardStatus,
+  VoiceStateRequest,
+} from "./control/wire.ts";
 
 // What the proxy POSTs to the event handler, and how to read it in either form.
 export {
@@ -19,17 +46,6 @@ export {
   type GatewayDispatch,
   parseForwarded,
 } from "./handler_types.ts";
-
-/** A gateway activity (`type` 0 playing, 1 streaming, 2 listening, 3 watching, 4 custom, 5 competing). */
-export interface Activity {
-  name: string;
-  type: number;
-  url?: string;
-  state?: string;
-}
-
-/** One shard as `GET /shards` shows it. */
-export type ShardInfo = ShardStatus;
 
 /** The API answered with an error; `status` and the server's reason. */
 export class GatewayApiError extends Error {
@@ -57,39 +73,17 @@ export interface GatewayClientOptions {
 /** The client. */
 export interface GatewayClient {
   /** Presence on every shard of that process (or one). */
-  setPresence(presence: {
-    status: "online" | "idle" | "dnd" | "invisible";
-    activities?: Activity[];
-    afk?: boolean;
-    since?: number | null;
-    shardId?: number;
-  }): Promise<{ updated: number; failed: { shardId: number; error: string }[] }>;
+  setPresence(presence: PresenceRequest): Promise<PresenceAnswer>;
   /** Request guild members (op 8); the GUILD_MEMBERS_CHUNKs reach the event handler with this nonce. */
-  requestMembers(
-    guildId: string,
-    options: {
-      query?: string;
-      limit?: number;
-      userIds?: string[];
-      presences?: boolean;
-      nonce?: string;
-    },
-  ): Promise<{ shardId: number; nonce: string }>;
+  requestMembers(guildId: string, options: MembersRequest): Promise<MembersAnswer>;
   /** Join or move (`channelId`), or leave (`null`) a voice channel (op 4). */
-  updateVoiceState(
-    guildId: string,
-    state: { channelId: string | null; selfMute?: boolean; selfDeaf?: boolean },
-  ): Promise<{ shardId: number }>;
+  updateVoiceState(guildId: string, state: VoiceStateRequest): Promise<CommandAnswer>;
   /** Any gateway command to one shard (not heartbeat, identify or resume). */
-  sendPayload(shardId: number, payload: { op: number; d: unknown }): Promise<{ shardId: number }>;
+  sendPayload(shardId: number, payload: GatewayPayload): Promise<CommandAnswer>;
   /** The shard holding a guild and its latency. */
-  guildShard(
-    guildId: string,
-  ): Promise<{ shardId: number; latencyMs: number | null; inThisProcess: boolean }>;
+  guildShard(guildId: string): Promise<GuildShardAnswer>;
   /** Every shard of that process. */
-  shards(): Promise<
-    { range: { first: number; last: number; total: number } | null; shards: ShardInfo[] }
-  >;
+  shards(): Promise<ShardsAnswer>;
   /** Reconnect a shard (its session resumes). */
   restartShard(shardId: number): Promise<void>;
 }
