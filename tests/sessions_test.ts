@@ -140,6 +140,7 @@ Deno.test("createDeliveryQueue() puts a resume's replay in front of the journal 
   await new Promise((r) => setTimeout(r, 50));
   assertEquals(handler.events.length, 0);
   for (let s = 40; s <= 65; s++) queue.push(ev(0, s, "A")); // Discord's replay and new events
+  queue.sessionStarted(0, "A", "resumed", 66);
   queue.push({ ...ev(0, 66, "A"), t: "RESUMED" });
   await until(() => handler.events.length === 27, "27 deliveries");
   assertEquals(handler.events.map((e) => e.data.s), Array.from({ length: 27 }, (_, i) => 40 + i));
@@ -158,6 +159,7 @@ Deno.test("createDeliveryQueue() puts a resume's replay after an older session's
   // The replayed s=15..19 went straight to their place in the journal: durable. s=26..30 wait
   // for the batched journal write, so a save now must name 25.
   assertEquals(queue.resumeSeq(0, "B", 30), 25);
+  queue.sessionStarted(0, "B", "resumed", 31);
   queue.push({ ...ev(0, 31, "B"), t: "RESUMED" });
   await until(() => handler.events.length === 23, "23 deliveries");
   assertEquals(handler.events.map((e) => e.data.s), [
