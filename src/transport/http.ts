@@ -159,7 +159,9 @@ function createFetchTransport(options: HttpTransportOptions, timeoutMs: number):
       ctrl.abort();
     }, timeoutMs);
     const onAbort = () => ctrl.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    // A listener added to a signal that already fired never runs: check first.
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     let response: Response;
     try {
       response = await doFetch(url, {

@@ -64,13 +64,6 @@ for (const client of ["http1", "fetch"] as const) {
     });
   }, {
     closes: client === "http1",
-    knownGaps: client === "fetch"
-      ? {
-        // The abort listener is added to a signal that already fired, so it never runs.
-        "a send whose signal is already aborted fails as a retry":
-          "the fetch client delivers the event (src/transport/http.ts createFetchTransport)",
-      }
-      : {},
   });
 }
 
