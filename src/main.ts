@@ -4,8 +4,7 @@
  * @module
  */
 import { type Config, ConfigError, loadConfig, secretsOf } from "../configs.ts";
-import { createControlHandler } from "./control/server.ts";
-import { createControlSource } from "./control/source.ts";
+import { controlInputsOf, createControlHandler, createControlSourceFrom } from "./control/mod.ts";
 import { type Controller, loadController } from "./controller.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { RestAuthError } from "./rest/mod.ts";
@@ -85,10 +84,13 @@ async function main(): Promise<number> {
         port: config.http.port,
         onListen: ({ hostname, port }) => logger.info("control API listening", { hostname, port }),
       },
-      createControlHandler(createControlSource(service, { alive: () => alive }), {
-        authorization: config.http.authorization,
-        statusPage: config.http.statusPage,
-      }),
+      createControlHandler(
+        createControlSourceFrom(controlInputsOf(service), { alive: () => alive }),
+        {
+          authorization: config.http.authorization,
+          statusPage: config.http.statusPage,
+        },
+      ),
     );
   } catch (error) {
     return startupFailure(
