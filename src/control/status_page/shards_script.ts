@@ -167,7 +167,10 @@ export const SHARDS_SCRIPT = String
         cells.set(key, cell);
       }
       var state = String(s.state);
-      if (cell.getAttribute("data-state") !== state) cell.setAttribute("data-state", state);
+      if (cell.getAttribute("data-state") !== state) {
+        cell.setAttribute("data-state", state);
+        cell.setAttribute("aria-label", "shard " + key + ", " + state);
+      }
       var show = matches(latest.get(key));
       if (cell.hidden === show) cell.hidden = !show;
       if (show) shown++;
