@@ -13,7 +13,7 @@ import type {
   ShardStatus,
   StatusSnapshot,
 } from "../src/control/wire.ts";
-import { createCounters } from "../src/delivery/counters.ts";
+import { createCounters } from "../src/counters.ts";
 import type { GatewayStats } from "../src/service.ts";
 
 const SECRET = "gateway-secret";

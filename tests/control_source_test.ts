@@ -10,7 +10,7 @@ import { HttpError } from "../src/control/http.ts";
 import type { ClusterInputs, ControlInputs } from "../src/control/inputs.ts";
 import { type ControlSource, createControlSourceFrom } from "../src/control/source.ts";
 import type { GatewayPayload } from "../src/control/wire.ts";
-import { createCounters } from "../src/delivery/counters.ts";
+import { createCounters } from "../src/counters.ts";
 import { type ShardReport, ShardUnavailableError } from "../src/gateway/group.ts";
 import type { ShardGuildFacts } from "../src/shaping/guilds.ts";
 import type { WorkerInfo } from "../src/workers/worker_set.ts";

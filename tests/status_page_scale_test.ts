@@ -9,7 +9,7 @@ import { chromiumAvailable, type ChromiumPage, openInChromium } from "./helpers/
 import { createControlHandler } from "../src/control/server.ts";
 import type { ControlSource } from "../src/control/source.ts";
 import type { ShardsAnswer, ShardState, ShardStatus, WorkerInfo } from "../src/control/wire.ts";
-import { createCounters } from "../src/delivery/counters.ts";
+import { createCounters } from "../src/counters.ts";
 import type { GatewayStats } from "../src/service.ts";
 
 const SECRET = "gateway-secret";

@@ -4,7 +4,7 @@
  * one history point every 5 s for the last 10 minutes.
  * @module
  */
-import type { DeliveryCounters } from "../delivery/counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { HistoryPoint } from "./wire.ts";
 
 /** Rates and history of a running process; `close()` stops the sampling. */

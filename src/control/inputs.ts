@@ -5,7 +5,7 @@
  * setups hand `createControlSourceFrom()` their own inputs instead.
  * @module
  */
-import type { DeliveryCounters } from "../delivery/counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { GatewayCommand, ShardReport } from "../gateway/group.ts";
 import type { ShardGuildFacts } from "../shaping/guilds.ts";

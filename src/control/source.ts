@@ -7,7 +7,7 @@
  * a fake one.
  * @module
  */
-import type { DeliveryCounters } from "../delivery/counters.ts";
+import type { DeliveryCounters } from "../counters.ts";
 import type { RedeliverResult } from "../delivery/redeliver.ts";
 import type { ReshardAnswer, ReshardStatus } from "../reshard/resharder.ts";
 import type { WorkerInfo } from "../workers/worker_set.ts";
