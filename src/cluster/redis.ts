@@ -160,3 +160,22 @@ export function botIdOf(token: string): string {
 export function keyBase(prefix: string, token: string): string {
   return `${prefix}:${botIdOf(token)}:`;
 }
+
+/**
+ * Whether a Redis on `127.0.0.1:port` answers PING, on a bare socket: how the demo and the tests
+ * wait for a `redis-server` they started.
+ */
+export async function redisAnswers(port: number): Promise<boolean> {
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new TextEncoder().encode("PING\r\n"));
+    const buf = new Uint8Array(16);
+    const n = await conn.read(buf);
+    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
+  } catch {
+    return false;
+  } finally {
+    conn?.close();
+  }
+}

@@ -4,6 +4,7 @@
  * HTTP requests, and can be stopped and started again as a deploy would.
  * @module
  */
+import { redisAnswers } from "../cluster/redis.ts";
 import { consume, type StreamEvent } from "../consumer.ts";
 
 /** A `redis-server` this process started. */
@@ -49,7 +50,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
   let exited = false;
   const status = child.status.finally(() => exited = true);
   const deadline = Date.now() + 10_000;
-  while (!(await answers(port))) {
+  while (!(await redisAnswers(port))) {
     if (exited) throw new Error(`redis-server exited at start (port ${port})`);
     if (Date.now() > deadline) throw new Error("redis-server did not answer within 10 s");
     await new Promise((r) => setTimeout(r, 20));
@@ -61,22 +62,6 @@ export async function startLocalRedis(): Promise<LocalRedis> {
       await status;
     },
   };
-}
-
-/** Whether something answers PING on the port. */
-async function answers(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(16);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn?.close();
-  }
 }
 
 /** Options of {@linkcode startStreamsBot}. */

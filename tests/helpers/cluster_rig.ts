@@ -14,7 +14,7 @@ import { startTestHandler, type TestHandler } from "./handler.ts";
 import { type ProxyProcess, startProxyProcess } from "./process.ts";
 import { startRedis, type TestRedis } from "./redis.ts";
 import { type Relay, startRelay } from "./relay.ts";
-import { HANDLER_SECRET, REST_SECRET, TOKEN } from "./rig.ts";
+import { REST_SECRET, testEnv, TOKEN } from "./rig.ts";
 
 /** One member started in this process. */
 export interface Member {
@@ -56,15 +56,7 @@ export async function startClusterRig(options: ClusterRigOptions = {}): Promise<
   const handler = await startTestHandler();
   const restProxy = startRelay(sim.restUrl);
   const env: Env = {
-    DISCORD_TOKEN: TOKEN,
-    REST_URL: restProxy.url,
-    REST_AUTHORIZATION: REST_SECRET,
-    EVENT_HANDLER_URL: handler.url,
-    EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
-    GATEWAY_INTENTS: "Guilds,GuildMessages",
-    GATEWAY_AUTHORIZATION: "gateway-secret",
-    SPAWN_SHARD_DELAY: String((options.sim?.identifyIntervalMs ?? 300) + 50),
-    SPAWN_SHARD_DELAY_UNSAFE: "true",
+    ...testEnv(restProxy.url, handler.url, options.sim?.identifyIntervalMs ?? 300),
     REDIS_URL: redis.url,
     SHARD_ASSIGNMENT: "auto",
     SHARD_LEASE_MS: "1500",

@@ -3,6 +3,7 @@
  * stopped (or paused and resumed) by the test. `.ci/run` installs it when missing.
  * @module
  */
+import { redisAnswers } from "../../src/cluster/redis.ts";
 
 /** A running Redis server. */
 export interface TestRedis {
@@ -59,7 +60,7 @@ export async function startRedis(): Promise<TestRedis> {
       const err = await new Response(child.stderr).text();
       throw new Error(`redis-server exited at start: ${err}`);
     }
-    if (await pings(port)) break;
+    if (await redisAnswers(port)) break;
     if (Date.now() > deadline) throw new Error("redis-server did not answer within 10 s");
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -79,21 +80,6 @@ export async function startRedis(): Promise<TestRedis> {
     pause: () => child.kill("SIGSTOP"),
     resume: () => child.kill("SIGCONT"),
   };
-}
-
-async function pings(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(16);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn?.close();
-  }
 }
 
 /** A port nobody listens on now (the OS picks it). */

@@ -18,6 +18,23 @@ export const TOKEN = `${btoa("123456789012345678")}.sim.token`;
 export const REST_SECRET = "rest-secret";
 export const HANDLER_SECRET = "handler-secret";
 
+/** The settings every test service shares: the simulator's REST stand-in and a test handler. */
+export function testEnv(restUrl: string, handlerUrl: string, identifyIntervalMs: number): Env {
+  return {
+    DISCORD_TOKEN: TOKEN,
+    REST_URL: restUrl,
+    REST_AUTHORIZATION: REST_SECRET,
+    EVENT_HANDLER_URL: handlerUrl,
+    EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
+    GATEWAY_INTENTS: "Guilds,GuildMessages",
+    GATEWAY_AUTHORIZATION: "gateway-secret",
+    // Same margin over Discord's window as the production default (5100 for 5000).
+    SPAWN_SHARD_DELAY: String(identifyIntervalMs + 100),
+    // Tests shorten the simulator's identify window below Discord's 5 s.
+    SPAWN_SHARD_DELAY_UNSAFE: "true",
+  };
+}
+
 /** The parts of one end-to-end setup. */
 export interface E2E {
   sim: Simulator;
@@ -53,17 +70,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   const restProxy = startRelay(sim.restUrl);
   const dataDir = await Deno.makeTempDir({ prefix: "gw-e2e-" });
   const env: Env = {
-    DISCORD_TOKEN: TOKEN,
-    REST_URL: restProxy.url,
-    REST_AUTHORIZATION: REST_SECRET,
-    EVENT_HANDLER_URL: handler.url,
-    EVENT_HANDLER_AUTHORIZATION: HANDLER_SECRET,
-    GATEWAY_INTENTS: "Guilds,GuildMessages",
-    GATEWAY_AUTHORIZATION: "gateway-secret",
-    // Same margin over Discord's window as the production default (5100 for 5000).
-    SPAWN_SHARD_DELAY: String((options.sim?.identifyIntervalMs ?? 5000) + 100),
-    // Tests shorten the simulator's identify window below Discord's 5 s.
-    SPAWN_SHARD_DELAY_UNSAFE: "true",
+    ...testEnv(restProxy.url, handler.url, options.sim?.identifyIntervalMs ?? 5000),
     DATA_DIR: dataDir,
     ...options.env,
   };
