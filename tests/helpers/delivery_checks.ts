@@ -190,8 +190,9 @@ function deadLetters(w: World): string[] {
       continue;
     }
     // The rule: set aside on a failure that can be the event's own (a 500) that came right after
-    // the handler took something else (another event, or the queue's check), i.e. with an
-    // accepted answer between the event's last two failures.
+    // the handler answered something else (took another event or the queue's check, or refused
+    // one with a 400: the handler was up either way), i.e. with such an answer between the
+    // event's last two failures.
     if (!last || last.status !== 500) {
       out.push(
         `[dead-letter] poisoned ${e.key} was dead-lettered on an answer that says the handler is down (its last answers: ${history})`,
@@ -201,9 +202,10 @@ function deadLetters(w: World): string[] {
     const lastAt = answers.lastIndexOf(last);
     const prev = mine.at(-2);
     const prevAt = prev ? answers.lastIndexOf(prev) : -1;
-    if (!answers.slice(prevAt + 1, lastAt).some((a) => a.ok && a.key !== e.key)) {
+    const answeredUp = (a: Entry & { type: "answer" }) => a.ok || a.status === 400;
+    if (!answers.slice(prevAt + 1, lastAt).some((a) => answeredUp(a) && a.key !== e.key)) {
       out.push(
-        `[dead-letter] poisoned ${e.key} was dead-lettered without the handler taking anything between its last two failures (its last answers: ${history})`,
+        `[dead-letter] poisoned ${e.key} was dead-lettered without the handler taking or refusing anything else between its last two failures (its last answers: ${history})`,
       );
     }
   }
