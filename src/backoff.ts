@@ -1,6 +1,6 @@
 /**
- * Capped exponential backoff and an abortable delay, shared by every stage
- * that retries an upstream (REST proxy, Discord, the event handler).
+ * Capped exponential backoff, an abortable delay and a time bound on a promise, shared by every
+ * stage that retries or waits on an upstream (REST proxy, Discord, the event handler, Redis).
  * @module
  */
 
@@ -40,4 +40,18 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * `p`, or a rejection with "`what` within `ms` ms" once `ms` passed (`p` goes on unobserved):
+ * for a peer that stops answering without closing the connection.
+ */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

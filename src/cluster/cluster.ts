@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../../configs.ts";
+import { withTimeout } from "../backoff.ts";
 import type { IdentifyQueue } from "../gateway/identify_queue.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayBotInfo } from "../rest/gateway_bot.ts";
@@ -114,17 +115,6 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-/** `p`, or a rejection after `ms` (`p` goes on unobserved). */
-function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /** Connects to Redis and builds the cluster parts; throws with the URL (redacted) when unreachable. */
 export async function connectCluster(config: Config, logger: Logger): Promise<Cluster> {
   const c = config.cluster;
@@ -194,12 +184,13 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
       }
     }
     // Bounded like the lease rounds: a Redis that hangs must not stop the next rounds.
-    await bounded(
+    await withTimeout(
       (async () => {
         await client.set(statusKey(memberId), JSON.stringify(report), { PX: c.leaseMs * 3 });
         await refreshView();
       })(),
       roundMs,
+      "no answer",
     ).catch(() => {});
   };
   // Rounds never overlap: a slow Redis delays the next one instead of piling them up.
@@ -209,7 +200,7 @@ export async function connectCluster(config: Config, logger: Logger): Promise<Cl
 
   const leave = async () => {
     clearInterval(timer);
-    await bounded(running ?? Promise.resolve(), roundMs).catch(() => {});
+    await withTimeout(running ?? Promise.resolve(), roundMs, "no answer").catch(() => {});
     const keepers = [...runs.values()].map((r) => r.keeper);
     runs.clear();
     await Promise.all(

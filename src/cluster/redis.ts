@@ -6,7 +6,7 @@
  * @module
  */
 import { createClient } from "@redis/client";
-import { backoffDelay } from "../backoff.ts";
+import { backoffDelay, withTimeout } from "../backoff.ts";
 import { redactUrl } from "../../configs.ts";
 import type { Logger } from "../log.ts";
 
@@ -133,16 +133,6 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
       }
     },
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The bot's id, from the token's first part (every key of a bot starts with it). */

@@ -13,6 +13,7 @@
  * unreachable store leaves them running; only a store that names another holder stops one.
  * @module
  */
+import { withTimeout } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { ClusterStore, MemberInfo } from "./store.ts";
 
@@ -208,7 +209,6 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
 
   return {
     async tick() {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         // A round that never came back (a hung store) is not run twice: its late answers
         // could otherwise race a new round's.
@@ -216,15 +216,7 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
         pending = round().finally(() => pending = undefined);
         // A store that stops answering without closing the connection (a partition, a paused
         // Redis) must not stall the rounds: the deadlines below are checked whatever it does.
-        await Promise.race([
-          pending,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer within ${roundTimeoutMs} ms`)),
-              roundTimeoutMs,
-            );
-          }),
-        ]);
+        await withTimeout(pending, roundTimeoutMs, "no answer");
       } catch (error) {
         const message = (error as Error).message ?? String(error);
         if (problem === undefined) {
@@ -234,7 +226,6 @@ export function createShardLeases(options: ShardLeasesOptions): ShardLeases {
         }
         problem = `cluster store unreachable: ${message}`;
       } finally {
-        clearTimeout(timer);
         rounds++;
       }
       // A lease not confirmed in time is given up, store or no store (auto only: a fixed

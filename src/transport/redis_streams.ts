@@ -12,6 +12,7 @@
  * Over 400 lines: a third of it is the Lua append script and why; split from its caller the shared contract would be harder to see.
  * @module
  */
+import { withTimeout } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { RedisClient } from "../cluster/redis.ts";
 import { SYNTHETIC_EVENTS } from "../shaping/event_names.ts";
@@ -364,7 +365,7 @@ export function createRedisStreamsTransport(
   /** The queue's HANDLER_CHECK_DD asks whether the transport works: a round trip answers. */
   async function ping(): Promise<DeliveryResult> {
     try {
-      await withTimeout(redis.client.sendCommand(["PING"]), timeoutMs);
+      await withTimeout(redis.client.sendCommand(["PING"]), timeoutMs, REDIS_SILENT);
       return { ok: true, status: 200 };
     } catch (error) {
       return fail(`Redis PING failed: ${errorText(error)}`);
@@ -409,10 +410,15 @@ function scriptRunner(redis: { readonly client: RedisClient }, timeoutMs: number
       return await withTimeout(
         redis.client.sendCommand<T>(["EVALSHA", await sha, ...tail]),
         timeoutMs,
+        REDIS_SILENT,
       );
     } catch (error) {
       if (!errorText(error).startsWith("NOSCRIPT")) throw error;
-      return await withTimeout(redis.client.sendCommand<T>(["EVAL", script, ...tail]), timeoutMs);
+      return await withTimeout(
+        redis.client.sendCommand<T>(["EVAL", script, ...tail]),
+        timeoutMs,
+        REDIS_SILENT,
+      );
     }
   };
 }
@@ -421,6 +427,9 @@ async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** How a Redis call that outlasted `timeoutMs` fails. */
+const REDIS_SILENT = "no answer from Redis";
 
 /** The caller aborted while a Redis call was pending. */
 class CutError extends Error {}
@@ -437,16 +446,6 @@ function untilCut<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
       else signal.addEventListener("abort", onAbort, { once: true });
     }),
   ]).finally(() => signal.removeEventListener("abort", onAbort!));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
