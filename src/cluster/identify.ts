@@ -10,7 +10,7 @@
  * @module
  */
 import { delay } from "../backoff.ts";
-import type { IdentifyQueue, IdentifyTicket } from "../gateway/identify_queue.ts";
+import { createBucketTurns, type IdentifyQueue } from "../gateway/identify_queue.ts";
 import type { Logger } from "../log.ts";
 import type { RedisClient } from "./redis.ts";
 
@@ -93,7 +93,7 @@ export function createRedisIdentifyQueue(
   const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
   const pollMs = options.pollMs ?? 1000;
   const log = logger.with({ component: "identify" });
-  const tails = new Map<number, Promise<void>>();
+  const turn = createBucketTurns(sendTimeoutMs);
   let granted = 0;
   let failing = false;
   const bucketKey = (b: number) => `${base}identify:${b}`;
@@ -182,23 +182,12 @@ export function createRedisIdentifyQueue(
     },
     wait(shardId, signal) {
       const b = shardId % maxConcurrency;
-      const previous = tails.get(b) ?? Promise.resolve();
-      const ticket = Promise.withResolvers<IdentifyTicket>();
-      const turn = previous.catch(() => {}).then(async () => {
-        let token: string;
+      return turn(b, async () => {
         await seeded;
-        try {
-          token = await takeSessionStart(b, await acquire(b, signal), signal);
-        } catch (error) {
-          ticket.reject(error);
-          return;
-        }
+        const token = await takeSessionStart(b, await acquire(b, signal), signal);
         granted++;
-        const sent = Promise.withResolvers<void>();
-        const timer = setTimeout(sent.resolve, sendTimeoutMs);
-        ticket.resolve({ sent: () => sent.resolve() });
-        await sent.promise;
-        clearTimeout(timer);
+        return token;
+      }, async (token) => {
         // The window counts from the identify on the wire, as Discord counts arrivals.
         await client.eval(EXPIRE_IF_HELD, {
           keys: [bucketKey(b)],
@@ -210,8 +199,6 @@ export function createRedisIdentifyQueue(
           })
         );
       });
-      tails.set(b, turn);
-      return ticket.promise;
     },
   };
 }

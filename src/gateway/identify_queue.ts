@@ -66,7 +66,7 @@ export function createIdentifyQueue(options: IdentifyQueueOptions): IdentifyQueu
   let resetAt = now() + (options.resetAfterMs ?? 86_400_000);
   let granted = 0;
   const lastAt = new Map<number, number>();
-  const tails = new Map<number, Promise<void>>();
+  const turn = createBucketTurns(sendTimeoutMs);
 
   const takeSessionStart = async (signal?: AbortSignal) => {
     if (now() >= resetAt) {
@@ -95,32 +95,56 @@ export function createIdentifyQueue(options: IdentifyQueueOptions): IdentifyQueu
     },
     wait(shardId, signal) {
       const bucket = shardId % maxConcurrency;
-      const previous = tails.get(bucket) ?? Promise.resolve();
-      const ticket = Promise.withResolvers<IdentifyTicket>();
-      const turn = previous.catch(() => {}).then(async () => {
-        try {
-          signal?.throwIfAborted();
-          const last = lastAt.get(bucket);
-          if (last !== undefined) {
-            const wait = last + intervalMs - now();
-            if (wait > 0) await sleep(wait, signal);
-          }
-          await takeSessionStart(signal);
-        } catch (error) {
-          ticket.reject(error);
-          return;
+      return turn(bucket, async () => {
+        signal?.throwIfAborted();
+        const last = lastAt.get(bucket);
+        if (last !== undefined) {
+          const wait = last + intervalMs - now();
+          if (wait > 0) await sleep(wait, signal);
         }
+        await takeSessionStart(signal);
         granted++;
-        // The bucket stays held until the identify is on the wire (or the connect gave up).
-        const sent = Promise.withResolvers<void>();
-        const timer = setTimeout(sent.resolve, sendTimeoutMs);
-        ticket.resolve({ sent: () => sent.resolve() });
-        await sent.promise;
-        clearTimeout(timer);
-        lastAt.set(bucket, now());
-      });
-      tails.set(bucket, turn);
-      return ticket.promise;
+      }, () => void lastAt.set(bucket, now()));
     },
+  };
+}
+
+/**
+ * Takes a turn at a bucket of an identify limiter: one bucket's identifies run one after
+ * another. `prepare` waits for the bucket's window and takes a session start (a rejection
+ * rejects this turn's ticket and frees the bucket for the next); then the ticket is handed out
+ * and the bucket stays held until its `sent()` (or `sendTimeoutMs`, a connect that hangs), after
+ * which `afterSent` records the moment the next identify is spaced from.
+ */
+export type BucketTurn = <T>(
+  bucket: number,
+  prepare: () => Promise<T>,
+  afterSent: (held: T) => Promise<void> | void,
+) => Promise<IdentifyTicket>;
+
+/** Creates the {@linkcode BucketTurn} every identify limiter here shares. */
+export function createBucketTurns(sendTimeoutMs: number): BucketTurn {
+  const tails = new Map<number, Promise<void>>();
+  return (bucket, prepare, afterSent) => {
+    const previous = tails.get(bucket) ?? Promise.resolve();
+    const ticket = Promise.withResolvers<IdentifyTicket>();
+    const next = previous.catch(() => {}).then(async () => {
+      let held;
+      try {
+        held = await prepare();
+      } catch (error) {
+        ticket.reject(error);
+        return;
+      }
+      // The bucket stays held until the identify is on the wire (or the connect gave up).
+      const sent = Promise.withResolvers<void>();
+      const timer = setTimeout(sent.resolve, sendTimeoutMs);
+      ticket.resolve({ sent: () => sent.resolve() });
+      await sent.promise;
+      clearTimeout(timer);
+      await afterSent(held);
+    });
+    tails.set(bucket, next);
+    return ticket.promise;
   };
 }
