@@ -10,16 +10,13 @@ import type { DeliveryCounters, QueuedEvent } from "./delivery/mod.ts";
 import {
   createShardGroup,
   type DispatchPayload,
-  type FatalGatewayError,
   type GatewayDispatch,
-  type IdentifyQueue,
   type SessionRecord,
-  type ShardEvent,
   type ShardGroup,
+  type ShardGroupOptions,
   type ShardSession,
 } from "./gateway/mod.ts";
 import type { Logger } from "./log.ts";
-import type { GatewayBotInfo } from "./rest/mod.ts";
 import { createShaper, type Shaper } from "./shaping/mod.ts";
 
 /**
@@ -30,33 +27,33 @@ import { createShaper, type Shaper } from "./shaping/mod.ts";
 export type SetMode = "deliver" | "observe" | "overlap" | "closed";
 
 /** What every shard set takes, wherever its shards run (this thread, or workers). */
-export interface ShardSetBaseOptions {
+export interface ShardSetBaseOptions extends
+  Pick<
+    ShardGroupOptions,
+    | "info"
+    | "totalShards"
+    | "firstShardId"
+    | "lastShardId"
+    | "identifyQueue"
+    | "sessions"
+    | "shardIds"
+    | "mayConnect"
+    | "presence"
+    | "onFatal"
+    | "onShardEvent"
+  > {
   config: Config;
   logger: Logger;
-  info: GatewayBotInfo;
-  totalShards: number;
-  firstShardId: number;
-  lastShardId: number;
-  identifyQueue: IdentifyQueue;
-  sessions?: ReadonlyMap<number, SessionRecord>;
-  /** The shards started at spawn; others join with {@linkcode addShard}. @default the range */
-  shardIds?: readonly number[];
-  /** Asked before a shard connects or reconnects (a cluster lease); `false` takes it offline. */
-  mayConnect?(shardId: number): boolean;
   /**
    * Until when (epoch ms) a shard's lease is trusted: shards on worker threads cannot ask
    * `mayConnect` across threads, so their workers are told this instead.
    */
   leaseUntil?(shardId: number): number;
-  /** The presence to identify with (the last one set through the API). */
-  presence?: () => unknown;
   mode: SetMode;
   /** Into the delivery queue. */
   push(event: QueuedEvent): void;
   /** In `observe` and `overlap` mode: whether this event, shaped from that dispatch, is delivered. */
   admit(set: ShardSet, facts: DispatchFacts, event: QueuedEvent): boolean;
-  onFatal(error: FatalGatewayError): void;
-  onShardEvent?(shardId: number, event: ShardEvent, detail?: { code?: number }): void;
 }
 
 /** Options of {@linkcode createShardSet}. */
