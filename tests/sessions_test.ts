@@ -170,6 +170,40 @@ Deno.test("createDeliveryQueue() puts a resume's replay after an older session's
   await close();
 });
 
+// The replay hold learns about sessions from sessionStarted(), not from the dispatches it carries.
+Deno.test("createDeliveryQueue() delivers a resuming shard's journaled events once sessionStarted() reports another session", async () => {
+  const { handler, queue, close } = await resumingQueue(
+    [10, 11, 12].map((s, i) => ({ ...ev(0, s, "A"), pos: 100 + i })),
+    "A",
+  );
+  const delivered = () => handler.events.map((e) => e.data.s);
+  // The resume failed: a new session B starts; the hold (60 s by default) ends at once.
+  queue.sessionStarted(0, "B", "ready", 1);
+  queue.push(ev(0, 1, "B"));
+  await until(() => delivered().length === 4, "4 deliveries");
+  assertEquals(delivered(), [10, 11, 12, 1]);
+  await close();
+});
+
+Deno.test("createDeliveryQueue() keeps holding after sessionStarted() reports a RESUMED the journal holds events after", async () => {
+  const { handler, queue, close } = await resumingQueue(
+    [10, 11, 12].map((s, i) => ({ ...ev(0, s, "A"), pos: 100 + i })),
+    "A",
+  );
+  const delivered = () => handler.events.map((e) => e.data.s);
+  // An earlier RESUMED of A (s 5), repeated by Discord's replay: the replay goes on. Had it
+  // ended the hold, s 10-12 would be on their way before s 9 arrives.
+  queue.sessionStarted(0, "A", "resumed", 5);
+  queue.push(ev(0, 9, "A"));
+  queue.push(ev(0, 10, "A")); // journaled already: skipped
+  queue.sessionStarted(0, "A", "resumed", 13);
+  queue.push(ev(0, 13, "A"));
+  await until(() => delivered().length === 5, "5 deliveries");
+  assertEquals(delivered(), [9, 10, 11, 12, 13]);
+  assertEquals(queue.counters.replayDuplicates, 1);
+  await close();
+});
+
 Deno.test("createDeliveryQueue().resumeSeq() stops before the oldest event only held in memory", async () => {
   const handler = await startTestHandler();
   await handler.down();
