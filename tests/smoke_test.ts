@@ -13,14 +13,22 @@ async function run(args: string[]) {
   };
 }
 
-Deno.test("deno task demo shows events flowing from the simulator through the proxy", async () => {
-  const { code, text } = await run([
+/** `deno task demo` with `args`: the task's own permissions (deno.json). */
+function runDemo(args: string[]) {
+  return run([
     "run",
     "--allow-net",
     "--allow-env",
     "--allow-read",
     "--allow-write",
+    "--allow-run=redis-server",
     "src/demo/main.ts",
+    ...args,
+  ]);
+}
+
+Deno.test("deno task demo shows events flowing from the simulator through the proxy", async () => {
+  const { code, text } = await runDemo([
     "--seconds",
     "4",
   ]);
@@ -33,13 +41,7 @@ Deno.test("deno task demo shows events flowing from the simulator through the pr
 });
 
 Deno.test("deno task demo --reshard shows a live reshard with its counts", async () => {
-  const { code, text } = await run([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    "src/demo/main.ts",
+  const { code, text } = await runDemo([
     "--reshard",
     "--shards",
     "2",
@@ -108,14 +110,7 @@ Deno.test("bench/compare.ts --smoke runs every contender end to end", async () =
 });
 
 Deno.test("deno task demo --redis-streams: events reach a consume() bot through Redis streams", async () => {
-  const { code, text } = await run([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    "--allow-run=redis-server",
-    "src/demo/main.ts",
+  const { code, text } = await runDemo([
     "--redis-streams",
     "--seconds",
     "5",
